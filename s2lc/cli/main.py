@@ -1,0 +1,87 @@
+"""The ``s2lc`` click group: version, verbosity, logging and error reporting.
+
+Each command lives in its own module ``s2lc.cli.<name>`` exposing a click command of the same
+name; the group loads it only when it is invoked, so ``s2lc --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import sys
+import traceback
+
+import click
+
+from s2lc import __version__
+from s2lc.errors import S2lcError
+
+__all__ = ["cli", "progress_enabled"]
+
+#: Command names in help order; a module that is not present is simply not listed.
+COMMANDS = ("info", "classify", "change", "train", "evaluate", "serve")
+
+
+class LazyGroup(click.Group):
+    """A group that imports ``s2lc.cli.<name>`` on demand and turns library errors into
+    one-line messages (a traceback only with ``-v``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [n for n in COMMANDS if importlib.util.find_spec(f"s2lc.cli.{n}") is not None]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS or importlib.util.find_spec(f"s2lc.cli.{cmd_name}") is None:
+            return None
+        module = importlib.import_module(f"s2lc.cli.{cmd_name}")
+        return getattr(module, cmd_name)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except S2lcError as exc:
+            _maybe_traceback(ctx)
+            raise click.ClickException(str(exc)) from exc
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as exc:  # an unexpected failure: one line, unless -v
+            _maybe_traceback(ctx)
+            raise click.ClickException(f"{type(exc).__name__}: {exc} (run with -v for the traceback)") from exc
+
+
+def _verbosity(ctx: click.Context) -> int:
+    obj = ctx.find_root().obj or {}
+    return obj.get("verbosity", 0)
+
+
+def _maybe_traceback(ctx: click.Context) -> None:
+    if _verbosity(ctx) > 0:
+        traceback.print_exc(file=sys.stderr)
+
+
+def progress_enabled(ctx: click.Context | None = None) -> bool:
+    """Whether progress bars should be shown: not with ``-q``."""
+    ctx = ctx or click.get_current_context()
+    return _verbosity(ctx) >= 0
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="s2lc")
+@click.option("-v", "--verbose", count=True, help="More messages; -v also shows tracebacks.")
+@click.option("-q", "--quiet", count=True, help="Fewer messages; -q also hides progress bars.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
+    """Sentinel-2 scenes to land-cover maps, and what changed between dates.
+
+    Messages and progress go to stderr; data (--json) goes to stdout.
+    """
+    verbosity = verbose - quiet
+    level = max(10, 30 - 10 * verbosity)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True
+    )
+    logging.captureWarnings(True)
+    ctx.ensure_object(dict)
+    ctx.obj["verbosity"] = verbosity
