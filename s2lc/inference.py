@@ -1,0 +1,117 @@
+"""Batched inference on patches: devices, precision and test-time augmentation."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import numpy as np
+import torch
+
+from s2lc.errors import ModelError
+
+__all__ = ["autocast", "d4_views", "predict_proba", "resolve_device", "resolve_precision"]
+
+logger = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` → CUDA when present, else CPU.
+
+    Raises:
+        ModelError: an unknown device name, or ``cuda`` without a CUDA GPU.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
+        return torch.device(device)
+    if device == "cpu":
+        return torch.device("cpu")
+    raise ModelError(f"unknown device {device!r}; use auto, cpu or cuda")
+
+
+def _cpu_bf16_fast() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except Exception:  # pragma: no cover - older torch
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (``None`` = float32).
+
+    ``auto``: float16 on CUDA, bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), else float32.
+    """
+    if precision not in PRECISIONS:
+        raise ModelError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.float16
+    return torch.bfloat16 if _cpu_bf16_fast() else None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """An autocast context for ``dtype``, or a no-op for float32."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def d4_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 flips/rotations of a (n, c, h, w) batch."""
+    views = []
+    for flip in (False, True):
+        base = x.flip(-1) if flip else x
+        views.extend(torch.rot90(base, k, (-2, -1)) for k in range(4))
+    return views
+
+
+@torch.inference_mode()
+def predict_proba(
+    model: torch.nn.Module,
+    patches: np.ndarray | torch.Tensor,
+    divisor: float,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    precision: str = "auto",
+    tta: bool = False,
+    progress: bool = False,
+) -> np.ndarray:
+    """Class probabilities of patches.
+
+    Args:
+        model: a :class:`~s2lc.models.PatchClassifier` (eval mode is set here).
+        patches: (n, bands, h, w) in the dataset's stored values (uint8 for RGB); divided by
+            ``divisor`` to reach the network's 0–1 input.
+        tta: average the softmax over the 8 flips/rotations.
+
+    Returns:
+        (n, classes) float32 probabilities.
+    """
+    from tqdm import tqdm
+
+    device = torch.device(device) if isinstance(device, str) else device
+    dtype = resolve_precision(precision, device)
+    model.eval().to(device)
+    data = torch.as_tensor(patches)
+    out = []
+    for start in tqdm(range(0, len(data), batch_size), disable=not progress, desc="predicting", unit="batch"):
+        x = data[start : start + batch_size].to(device).float().div_(divisor)
+        x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, dtype):
+            views = d4_views(x) if tta else [x]
+            prob = sum(torch.softmax(model(v).float(), dim=1) for v in views) / len(views)
+        out.append(prob.float().cpu())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(out).numpy()

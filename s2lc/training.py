@@ -1,0 +1,366 @@
+"""Training a patch classifier on a labelled dataset, resumable, chosen on validation.
+
+Recipe (defaults): SGD with Nesterov momentum and a one-cycle learning rate, label smoothing,
+the 8 flips/rotations and a mild brightness/gain jitter on every patch, CutMix on half the
+batches, and an exponential moving average (EMA) of the weights, which is what gets validated
+and saved. The epoch whose EMA weights score best on the validation split is kept; the test
+split is evaluated once, at the end, with those weights, and never used to choose anything.
+
+State is saved after every epoch (``state.pt``, tensors only, loaded with
+``weights_only=True``), so an interrupted run continues with ``resume=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from s2lc import __version__
+from s2lc.checkpoint import MS_SCALING, RGB_SCALING, ModelContract, read_contract, save_checkpoint
+from s2lc.datasets import PatchDataset, load_dataset
+from s2lc.errors import DatasetError, ModelError
+from s2lc.evaluation import classification_report
+from s2lc.inference import autocast, predict_proba, resolve_device, resolve_precision
+from s2lc.models import ARCHITECTURES, build_model, load_pretrained, set_backbone_trainable
+
+__all__ = ["TrainConfig", "train"]
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.pt"
+MODEL_FILE = "model.safetensors"
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of a training run (all recorded in the checkpoint)."""
+
+    arch: str = "resnet18"
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 0.2
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    cutmix: float = 0.5  #: probability that a batch is CutMix-ed
+    jitter: float = 0.1  #: brightness ±jitter, per-band gain ±jitter/2
+    ema_decay: float = 0.999
+    seed: int = 0
+    pretrained: str | None = None  #: "imagenet", a weights file, or an s2lc checkpoint
+    pretrained_sha256: str | None = None
+    freeze_epochs: int = 0  #: epochs with the backbone frozen (head only) before unfreezing
+    precision: str = "auto"
+    device: str = "auto"
+    weights_dtype: str = "float16"  #: how the final checkpoint stores weights
+    limit_per_class: int | None = None  #: use at most this many patches per class (smoke runs)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool) -> torch.Tensor:
+    """Random flip/rotation (one of 8) and brightness/gain jitter per patch; x is (n, c, h, w) 0–1."""
+    n = x.shape[0]
+    flip = torch.randint(0, 2, (n,), generator=gen).bool()
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    k = torch.randint(0, 4, (n,), generator=gen)
+    out = x.clone()
+    for r in (1, 2, 3):
+        m = k == r
+        if m.any():
+            out[m] = torch.rot90(x[m], r, (-2, -1))
+    if jitter > 0:
+        bright = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * jitter
+        gain = 1 + (torch.rand(n, x.shape[1], 1, 1, generator=gen) * 2 - 1) * (jitter / 2)
+        out = out * bright * gain
+        if clamp:
+            out = out.clamp_(0, 1)
+    return out
+
+
+def _cutmix(x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """CutMix with a uniform mixing ratio; returns mixed inputs and soft targets."""
+    n, _, h, w = x.shape
+    perm = torch.randperm(n, generator=gen)
+    lam = float(torch.rand(1, generator=gen))
+    ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+    cy, cx = int(torch.randint(0, h, (1,), generator=gen)), int(torch.randint(0, w, (1,), generator=gen))
+    y0, y1 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+    x0, x1 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    x = x.clone()
+    x[:, :, y0:y1, x0:x1] = x[perm, :, y0:y1, x0:x1]
+    keep = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    return x, keep * y + (1 - keep) * y[perm]
+
+
+def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _subset(ds: PatchDataset, limit: int | None) -> PatchDataset:
+    if not limit:
+        return ds
+    keep = np.sort(np.concatenate([np.flatnonzero(ds.labels == c)[:limit] for c in range(len(ds.classes))]))
+    return PatchDataset(ds.images[keep], ds.labels[keep], [ds.files[i] for i in keep], ds.classes,
+                        ds.bands, ds.kind, ds.source, ds.sha256)
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _evaluate(model, images, labels, divisor, device, precision, batch_size=512) -> tuple[float, float, np.ndarray]:
+    prob = predict_proba(model, images, divisor, batch_size=batch_size, device=device, precision=precision)
+    loss = float(F.nll_loss(torch.log(torch.from_numpy(prob).clamp_min(1e-8)), torch.from_numpy(labels)))
+    pred = prob.argmax(1)
+    return float((pred == labels).mean()), loss, pred
+
+
+def train(
+    data: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    config: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict[str, Any]:
+    """Train a classifier and write the checkpoint, metrics and figures into ``out_dir``.
+
+    Writes ``model.safetensors`` (the epoch best on validation), ``metrics.json``,
+    ``curves.png``, ``confusion.png``, ``samples.png``, and ``state.pt`` (for resuming).
+
+    Args:
+        data: a EuroSAT-style folder or zip (see :func:`s2lc.datasets.load_dataset`).
+        out_dir: run folder; must not hold an earlier run unless ``resume``.
+        config: hyper-parameters.
+        resume: continue the run saved in ``out_dir``.
+        progress: tqdm bars on stderr.
+        command: the command line, recorded in the checkpoint.
+
+    Returns:
+        The metrics dictionary also written to ``metrics.json``.
+
+    Raises:
+        DatasetError: bad dataset. ModelError: bad architecture, weights or resume state.
+    """
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    state_path = out / STATE_FILE
+    if state_path.exists() and not resume:
+        raise ModelError(f"{out}: holds an earlier run ({STATE_FILE}); pass --resume to continue it or choose another --out")
+    if resume and not state_path.exists():
+        raise ModelError(f"{out}: nothing to resume ({STATE_FILE} missing); start without --resume")
+    if config.arch not in ARCHITECTURES:
+        raise ModelError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    base_contract = None
+    if config.pretrained and Path(config.pretrained).suffix == ".safetensors":
+        try:
+            base_contract, _, _ = read_contract(config.pretrained)
+        except Exception:
+            base_contract = None  # a plain safetensors weights file: handled by load_pretrained
+    ds = load_dataset(data, progress=progress)
+    ds = _subset(ds, config.limit_per_class)
+    if base_contract is not None and list(ds.bands) != list(base_contract.bands):
+        raise DatasetError(f"{data}: bands {ds.bands} differ from the checkpoint's {tuple(base_contract.bands)}")
+    train_idx, val_idx, test_idx = ds.split("train"), ds.split("val"), ds.split("test")
+    if min(len(train_idx), len(val_idx), len(test_idx)) == 0:
+        raise DatasetError(f"{data}: too few images per class for a 60/20/20 split (need at least 3 per class)")
+    scaling = RGB_SCALING if ds.kind == "rgb" else MS_SCALING
+    divisor = float(scaling["divisor"])
+
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    device = resolve_device(config.device)
+    amp = resolve_precision(config.precision, device)
+
+    train_x = torch.from_numpy(ds.images[train_idx])
+    train_y = torch.from_numpy(ds.labels[train_idx])
+    sample = train_x[:: max(1, len(train_x) // 4000)].float() / divisor
+    mean = sample.mean(dim=(0, 2, 3)).tolist()
+    std = sample.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
+    n_classes = len(ds.classes)
+    model = build_model(config.arch, len(ds.bands), n_classes, mean, std)
+    if base_contract is not None:
+        from s2lc.checkpoint import load_checkpoint
+
+        base = load_checkpoint(config.pretrained).model
+        state = base.state_dict()
+        if list(base_contract.classes) != list(ds.classes):
+            logger.warning("classes differ from the checkpoint's: the head is re-initialised for %d classes", n_classes)
+            state = {k: v for k, v in state.items() if not k.startswith("body.fc.")}
+        state.update({"mean": model.mean, "std": model.std})
+        model.load_state_dict(state, strict=False)
+    elif config.pretrained:
+        load_pretrained(model, config.arch, config.pretrained, config.pretrained_sha256)
+    model = model.to(device).to(memory_format=torch.channels_last)
+
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+    opt = torch.optim.SGD(_param_groups(model, config.weight_decay), lr=config.lr, momentum=0.9, nesterov=True)
+    steps = math.ceil(len(train_x) / config.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.15, div_factor=20, final_div_factor=200
+    )
+    history: list[dict] = []
+    best = {"epoch": 0, "val_acc": -1.0}
+    start_epoch = 0
+    if resume:
+        st = torch.load(state_path, map_location="cpu", weights_only=True)
+        if st["config"] != asdict(config):
+            changed = [k for k in st["config"] if st["config"][k] != asdict(config).get(k)]
+            raise ModelError(f"{out}: --resume with different settings ({', '.join(changed)}); use the original ones")
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        gen.set_state(st["gen"])
+        history, best, start_epoch = json.loads(st["history"]), json.loads(st["best"]), st["epoch"]
+        logger.info("resuming %s at epoch %d of %d", out, start_epoch + 1, config.epochs)
+
+    val_x, val_y = ds.images[val_idx], ds.labels[val_idx]
+    best_path = out / ".best.safetensors"
+    for epoch in range(start_epoch, config.epochs):
+        set_backbone_trainable(model, epoch >= config.freeze_epochs)
+        model.train()
+        perm = torch.randperm(len(train_x), generator=gen)
+        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, unit="batch", leave=False)
+        for b in bar:
+            idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
+            x = _augment(train_x[idx].float().div_(divisor), gen, config.jitter, clamp=ds.kind == "rgb")
+            y = train_y[idx]
+            target = F.one_hot(y, n_classes).float()
+            if config.cutmix > 0 and float(torch.rand(1, generator=gen)) < config.cutmix:
+                x, target = _cutmix(x, target, gen)
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            target = target.to(device)
+            with autocast(device, amp):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=config.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            ema.update_parameters(model)
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
+            correct += int((logits.argmax(1).cpu() == y).sum())
+            if b % 10 == 0:
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        val_acc, val_loss, _ = _evaluate(ema.module, val_x, val_y, divisor, device, config.precision)
+        rec = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / seen,
+            "train_acc": correct / seen,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "lr": sched.get_last_lr()[0],
+            "seconds": time.perf_counter() - t0,
+        }
+        history.append(rec)
+        logger.info(
+            "epoch %d/%d: train loss %.4f acc %.4f, val loss %.4f acc %.4f (%.0f s)",
+            epoch + 1, config.epochs, rec["train_loss"], rec["train_acc"], val_loss, val_acc, rec["seconds"],
+        )
+        if progress:
+            print(f"epoch {epoch + 1}/{config.epochs}: val acc {val_acc:.4f} loss {val_loss:.4f} ({rec['seconds']:.0f} s)",
+                  file=sys.stderr, flush=True)
+        if val_acc > best["val_acc"]:
+            best = {"epoch": epoch + 1, "val_acc": val_acc, "val_loss": val_loss}
+            from safetensors.torch import save_file
+
+            save_file({k: v.detach().cpu().contiguous() for k, v in ema.module.state_dict().items()}, str(best_path))
+        _atomic_torch_save(
+            {
+                "config": asdict(config), "epoch": epoch + 1, "model": model.state_dict(), "ema": ema.state_dict(),
+                "opt": opt.state_dict(), "sched": sched.state_dict(), "gen": gen.get_state(),
+                "history": json.dumps(history), "best": json.dumps(best),
+            },
+            state_path,
+        )
+
+    from safetensors.torch import load_file
+
+    final = build_model(config.arch, len(ds.bands), n_classes, mean, std)
+    final.load_state_dict(load_file(str(best_path)))
+    final.eval()
+    test_x, test_y = ds.images[test_idx], ds.labels[test_idx]
+    prob = predict_proba(final, test_x, divisor, batch_size=512, device=device, precision=config.precision)
+    report = classification_report(test_y, prob.argmax(1), ds.classes)
+    prob_tta = predict_proba(final, test_x, divisor, batch_size=512, device=device, precision=config.precision, tta=True)
+    report_tta = classification_report(test_y, prob_tta.argmax(1), ds.classes)
+    metrics = {
+        "best_epoch": best["epoch"],
+        "val_accuracy": best["val_acc"],
+        "test_accuracy": report["accuracy"],
+        "test_accuracy_tta8": report_tta["accuracy"],
+        "test": report,
+        "split_sizes": {"train": len(train_idx), "val": len(val_idx), "test": len(test_idx)},
+        "history": history,
+    }
+    level = "L1C"
+    name = f"s2lc-{'eurosat-rgb' if ds.kind == 'rgb' else 'eurosat-ms'}-{config.arch}"
+    contract = ModelContract(
+        arch=config.arch,
+        bands=list(ds.bands),
+        classes=list(ds.classes),
+        scaling=dict(scaling),
+        mean=mean,
+        std=std,
+        patch_size=int(ds.images.shape[-1]),
+        level=level,
+        name=name,
+        training={
+            "dataset": Path(ds.source).name,
+            "dataset_sha256": ds.sha256,
+            "n_images": len(ds),
+            "split": "stratified 60/20/20 by sha256 of '<class>/<file>' within each class",
+            "split_sizes": metrics["split_sizes"],
+            "config": asdict(config),
+            "command": command,
+            "best_epoch": best["epoch"],
+        },
+        metrics={
+            "val_accuracy": best["val_acc"],
+            "test_accuracy": report["accuracy"],
+            "test_accuracy_tta8": report_tta["accuracy"],
+            "test_macro_f1": report["macro_f1"],
+        },
+        s2lc_version=__version__,
+    )
+    dtype = {"float16": torch.float16, "float32": torch.float32}[config.weights_dtype]
+    sha = save_checkpoint(out / MODEL_FILE, final, contract, dtype=dtype)
+    metrics["model_sha256"] = sha
+    metrics["model_file"] = MODEL_FILE
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    _figures(out, history, report, ds, test_idx, prob)
+    logger.info("test accuracy %.4f (TTA %.4f), model %s", report["accuracy"], report_tta["accuracy"], out / MODEL_FILE)
+    return metrics
+
+
+def _figures(out: Path, history, report, ds: PatchDataset, test_idx: np.ndarray, prob: np.ndarray) -> None:
+    from s2lc.plots import plot_confusion, plot_curves, plot_samples
+
+    plot_curves(history, out / "curves.png")
+    plot_confusion(np.array(report["confusion_matrix"]), ds.classes, out / "confusion.png",
+                   title=f"Test split, accuracy {100 * report['accuracy']:.2f} %")
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(test_idx), size=min(24, len(test_idx)), replace=False)
+    plot_samples(ds.images[test_idx][pick], ds.labels[test_idx][pick], prob.argmax(1)[pick], ds.classes, out / "samples.png")

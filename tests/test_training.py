@@ -1,0 +1,107 @@
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import s2lc.training as training
+from s2lc.checkpoint import load_checkpoint
+from s2lc.cli.main import cli
+from s2lc.errors import ModelError
+from s2lc.training import TrainConfig, train
+
+from patches import CLASSES, make_rgb_dataset
+
+FAST = dict(arch="resnet18", epochs=2, batch_size=8, lr=0.05, precision="fp32", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_rgb_dataset(tmp_path_factory.mktemp("ds"), zipped=True)
+
+
+def test_one_run_writes_everything(data, tmp_path):
+    out = tmp_path / "run"
+    metrics = train(data, out, TrainConfig(**FAST), progress=False)
+    for name in ("model.safetensors", "metrics.json", "curves.png", "confusion.png", "samples.png", "state.pt"):
+        assert (out / name).stat().st_size > 0, name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["split_sizes"] == {"train": 18, "val": 6, "test": 6}
+    assert len(m["history"]) == 2 and 1 <= m["best_epoch"] <= 2
+    assert m["test"]["n"] == 6
+    loaded = load_checkpoint(out / "model.safetensors")
+    c = loaded.contract
+    assert c.arch == "resnet18" and c.classes == sorted(CLASSES) and c.bands == ["B04", "B03", "B02"]
+    assert c.scaling["src_max"] == 2750 and c.patch_size == 32
+    assert c.training["dataset_sha256"] and c.training["split_sizes"]["test"] == 6
+    assert c.metrics["test_accuracy"] == metrics["test_accuracy"]
+    with pytest.raises(ModelError, match="--resume"):
+        train(data, out, TrainConfig(**FAST), progress=False)
+
+
+def test_interrupted_run_resumes_to_the_same_result(data, tmp_path, monkeypatch):
+    full = train(data, tmp_path / "full", TrainConfig(**FAST), progress=False)
+
+    calls = {"n": 0}
+    real = training._evaluate
+
+    def interrupt_on_second_epoch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_evaluate", interrupt_on_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train(data, tmp_path / "cut", TrainConfig(**FAST), progress=False)
+    assert not (tmp_path / "cut" / "model.safetensors").exists()
+    monkeypatch.setattr(training, "_evaluate", real)
+    with pytest.raises(ModelError, match="different settings"):
+        train(data, tmp_path / "cut", TrainConfig(**{**FAST, "lr": 0.01}), resume=True, progress=False)
+    resumed = train(data, tmp_path / "cut", TrainConfig(**FAST), resume=True, progress=False)
+    assert [h["val_loss"] for h in resumed["history"]] == pytest.approx([h["val_loss"] for h in full["history"]], rel=1e-4)
+    a = load_checkpoint(tmp_path / "full" / "model.safetensors").model.state_dict()
+    b = load_checkpoint(tmp_path / "cut" / "model.safetensors").model.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=1e-3, rtol=1e-3)
+
+
+def test_fine_tune_from_checkpoint_resizes_head(data, tmp_path):
+    base = tmp_path / "base"
+    train(data, base, TrainConfig(**{**FAST, "epochs": 1}), progress=False)
+    two = make_rgb_dataset(tmp_path / "two", classes=("Alpha", "Beta"), per_class=10)
+    train(two, tmp_path / "ft", TrainConfig(**{**FAST, "epochs": 1, "pretrained": str(base / "model.safetensors")}), progress=False)
+    c = load_checkpoint(tmp_path / "ft" / "model.safetensors")
+    assert c.contract.classes == ["Alpha", "Beta"]
+    assert c.model.body.fc.out_features == 2
+
+
+def test_cli_train_and_evaluate(data, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    r = runner.invoke(cli, ["-q", "train", str(data), "--epochs", "1", "--batch-size", "8", "--precision", "fp32",
+                            "-o", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    assert "test_accuracy" in json.loads(r.stdout)
+    r = runner.invoke(cli, ["evaluate", str(out / "model.safetensors"), str(data), "--json"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    assert rep["n"] == 6 and rep["split"] == "test" and len(rep["confusion_matrix"]) == 3
+    assert sum(map(sum, rep["confusion_matrix"])) == 6
+    r = runner.invoke(cli, ["evaluate", str(out / "model.safetensors"), str(data)])
+    assert r.exit_code == 0 and "accuracy" in r.stdout and "confusion matrix" in r.stdout
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    runner = CliRunner()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = runner.invoke(cli, ["train", str(empty), "-o", str(tmp_path / "o")])
+    assert r.exit_code == 1
+    assert "no images found" in r.output and "Traceback" not in r.output
+    r = runner.invoke(cli, ["train", str(empty), "--arch", "vgg", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"nope")
+    r = runner.invoke(cli, ["evaluate", str(bad), str(empty)])
+    assert r.exit_code == 1 and "bad.safetensors" in r.output and len(r.output.strip().splitlines()) == 1
