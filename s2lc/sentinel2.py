@@ -12,6 +12,7 @@ Nothing else in s2lc hard-codes a band id, a resolution or a special value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -19,14 +20,29 @@ __all__ = [
     "Band",
     "BANDS",
     "BAND_IDS",
+    "BASELINE_OFFSET",
+    "CLASSI_CLOUD_BANDS",
+    "CLASSI_MASK",
+    "CLOUDS_GML",
+    "CLOUDS_GML_TYPES",
+    "DETFOO_MASK",
     "EUROSAT_MS_ORDER",
     "EUROSAT_RGB_BANDS",
     "EUROSAT_RGB_SCALE",
+    "IMAGE_FILE_RE",
     "L2A_MISSING_BANDS",
+    "MTD_FILES",
+    "NODATA_DN",
     "OFFSET_BASELINE",
+    "QUANTIFICATION_VALUE",
+    "RESOLUTIONS",
+    "SATURATED_DN",
     "SCL",
     "SCL_CLOUD_CLASSES",
+    "SCL_FILE_RE",
+    "SUPPORTED_BASELINES",
     "band",
+    "baseline_tuple",
 ]
 
 
@@ -73,6 +89,42 @@ EUROSAT_RGB_SCALE: tuple[float, float, float, float] = (0.0, 2750.0, 1.0, 255.0)
 
 #: First processing baseline whose DN carry the radiometric offset (RADIO_/BOA_ADD_OFFSET = -1000).
 OFFSET_BASELINE = (4, 0)
+#: The offset those baselines declare for every band (reflectance = (DN + offset) / quantification).
+BASELINE_OFFSET = -1000.0
+#: Processing baselines s2lc reads, inclusive: 02.00 to 05.99.
+SUPPORTED_BASELINES = ((2, 0), (5, 99))
+
+#: DN per unit reflectance (QUANTIFICATION_VALUE / BOA_QUANTIFICATION_VALUE) in every baseline so far.
+QUANTIFICATION_VALUE = 10000.0
+#: Special DN values (MTD ``Special_Values``): no data, and a saturated detector.
+NODATA_DN = 0
+SATURATED_DN = 65535
+
+#: Ground sampling distances (m) of the band files; Level-2A keeps each band at up to three
+#: (``IMG_DATA/R10m``, ``R20m``, ``R60m``).
+RESOLUTIONS: tuple[int, ...] = (10, 20, 60)
+
+#: Product metadata file at the root of a ``.SAFE`` folder, by processing level.
+MTD_FILES: dict[str, str] = {"L1C": "MTD_MSIL1C.xml", "L2A": "MTD_MSIL2A.xml"}
+
+#: A band image named in the MTD ``IMAGE_FILE`` list (without ``.jp2``), compact naming of
+#: PSD 14: ``…/IMG_DATA/T33UUU_20170216T102101_B04`` (L1C) or ``…/R10m/T29UNU_…_B04_10m`` (L2A).
+IMAGE_FILE_RE = re.compile(r"_(B0[1-9]|B1[0-2]|B8A)(?:_(10|20|60)m)?$")
+#: The Level-2A scene classification image: ``…/R20m/T29UNU_…_SCL_20m``.
+SCL_FILE_RE = re.compile(r"_SCL_(20|60)m$")
+
+#: In ``GRANULE/<granule>/QI_DATA``: the cloud classification raster of baseline >= 04.00, 60 m,
+#: one byte band each for opaque clouds, cirrus and snow (1 = flagged) ...
+CLASSI_MASK = "MSK_CLASSI_B00.jp2"
+#: ... of which these 1-based bands are clouds.
+CLASSI_CLOUD_BANDS: tuple[int, ...] = (1, 2)
+#: Before baseline 04.00 the cloud mask is a GML file of polygons, one feature per cloud ...
+CLOUDS_GML = "MSK_CLOUDS_B00.gml"
+#: ... whose ``eop:maskType`` is one of these.
+CLOUDS_GML_TYPES: frozenset[str] = frozenset({"OPAQUE", "CIRRUS"})
+#: Detector footprint of a band, ``.jp2`` from baseline 04.00 (pixel value = detector number,
+#: 0 outside every detector), ``.gml`` before (one polygon per detector).
+DETFOO_MASK = "MSK_DETFOO_{band}"
 
 
 class SCL(IntEnum):
@@ -102,6 +154,18 @@ SCL_CLOUD_CLASSES: frozenset[int] = frozenset(
         SCL.THIN_CIRRUS,
     }
 )
+
+
+def baseline_tuple(baseline: str) -> tuple[int, int]:
+    """``"04.00"`` -> ``(4, 0)``.
+
+    Raises:
+        ValueError: not two dot-separated two-digit numbers.
+    """
+    match = re.fullmatch(r"(\d{2})\.(\d{2})", baseline.strip())
+    if match is None:
+        raise ValueError(f"processing baseline {baseline!r} is not of the form NN.NN")
+    return int(match.group(1)), int(match.group(2))
 
 
 def band(band_id: str) -> Band:

@@ -1,0 +1,100 @@
+"""``s2lc info PRODUCT``: what a Sentinel-2 product (or GeoTIFF) holds, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = ["info", "parse_bands_option", "summary"]
+
+
+def parse_bands_option(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> dict[str, int] | None:
+    """``"B04=1,B03=2,B02=3"`` -> ``{"B04": 1, "B03": 2, "B02": 3}`` (a click callback).
+
+    Raises:
+        click.BadParameter: not a comma-separated list of BAND=INDEX.
+    """
+    if value is None:
+        return None
+    mapping: dict[str, int] = {}
+    for item in value.split(","):
+        name, sep, index = item.partition("=")
+        if not sep or not name.strip() or not index.strip().isdigit():
+            raise click.BadParameter(f"{item!r} is not BAND=INDEX; write e.g. B04=1,B03=2,B02=3", ctx=ctx, param=param)
+        mapping[name.strip().upper()] = int(index)
+    return mapping
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _time(iso: str | None) -> str:
+    return "n/a" if iso is None else datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def summary(meta: dict[str, Any]) -> str:
+    """A readable summary of :meth:`s2lc.product.Product.info`."""
+    grid = meta["grid"]
+    resolutions: dict[int, list[str]] = {}
+    for band_id, resolution in meta["native_resolution"].items():
+        resolutions.setdefault(resolution, []).append(band_id)
+    bands = "; ".join(f"{' '.join(ids)} read at {res} m" for res, ids in sorted(resolutions.items()))
+    offsets = sorted(set(meta["offsets"].values()))
+    if meta["offset_applied"]:
+        offset = f"{', '.join(f'{v:+g}' for v in offsets)} applied: values are reflectance x 10000, as before baseline 04.00"
+    elif meta["level"] == "GeoTIFF":
+        offset = "none: values as stored"
+    else:
+        offset = "none (baseline before 04.00): values are reflectance x 10000"
+    if meta["cloud_source"] is None:
+        clouds = "no cloud mask in this product"
+    else:
+        clouds = f"{_percent(meta['cloud_fraction'])} of valid pixels flagged by {meta['cloud_source']}"
+    if meta["cloud_cover"] is not None:
+        clouds = f"{meta['cloud_cover']:.1f} % (MTD); {clouds}"
+    baseline = f", processing baseline {meta['baseline']}" if meta["baseline"] else ""
+    lines = [
+        meta["id"],
+        f"  level         {meta['level']}{baseline}",
+        f"  spacecraft    {meta['spacecraft'] or 'n/a'}",
+        f"  sensed        {_time(meta['sensing_time'])}",
+        f"  tile          {meta['tile'] or 'n/a'}",
+        f"  grid          {grid['width']} x {grid['height']} px of {grid['resolution']:g} m, {grid['crs']}, "
+        f"upper-left ({grid['transform'][2]:.0f}, {grid['transform'][5]:.0f})",
+        f"  bands         {bands}",
+    ]
+    if meta["bands_missing"]:
+        lines.append(f"  missing       {', '.join(meta['bands_missing'])} (no file)")
+    lines += [
+        f"  offset        {offset}",
+        f"  cloud         {clouds}",
+        f"  valid data    {_percent(meta['valid_fraction'])} of the grid",
+    ]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("product", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as JSON on stdout.")
+@click.option(
+    "--bands",
+    callback=parse_bands_option,
+    metavar="B04=1,B03=2,...",
+    help="GeoTIFF only: which 1-based band holds which Sentinel-2 band, where its descriptions do not say.",
+)
+def info(product: Path, as_json: bool, bands: dict[str, int] | None) -> None:
+    """Describe PRODUCT: a .SAFE folder, a zipped .SAFE, or a multi-band GeoTIFF.
+
+    Shows the processing level and baseline, the radiometric offset applied, the 10 m grid, the
+    bands and the resolution each is read at, and the cloud and valid-data fractions.
+    """
+    from s2lc.product import open_product
+
+    with open_product(product, bands=bands) as opened:
+        meta = opened.info()
+    click.echo(json.dumps(meta, indent=2) if as_json else summary(meta))

@@ -1,0 +1,339 @@
+"""Open a Sentinel-2 product and read its bands and masks on the common 10 m grid, window by window.
+
+Inputs: a ``.SAFE`` folder or a zipped ``.SAFE`` (read in place, never extracted), Level-1C or
+Level-2A, processing baselines 02.xx to 05.xx; or a plain multi-band GeoTIFF.
+
+Units: :meth:`Product.read` returns float32 values in the **pre-04.00 DN convention**,
+reflectance x 10000 (top of atmosphere for L1C, bottom of atmosphere for L2A): the product's
+``RADIO_ADD_OFFSET`` / ``BOA_ADD_OFFSET`` (-1000 from baseline 04.00) is added to the DN, so a
+baseline 04.00 product and an older one of the same ground give the same numbers. NaN marks no
+data (the NODATA and SATURATED special values). A GeoTIFF's values are returned as stored.
+
+See ``docs/reader.md`` for resampling and masks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rasterio.windows import Window
+
+from s2lc._reader_common import CloudLayer, DatasetPool, Grid, ProductSource, RasterRef, gdal_env
+from s2lc._reader_geotiff import open_geotiff
+from s2lc._reader_safe import open_safe
+from s2lc.errors import BandError, ProductError
+from s2lc.masks import GmlMask, Masks, classi_cloud, rasterize_polygons, scl_cloud, scl_nodata
+from s2lc.resampling import source_window, upsample_cubic, upsample_nearest
+from s2lc.sentinel2 import L2A_MISSING_BANDS, MTD_FILES, band
+
+__all__ = ["Grid", "Masks", "Product", "open_product", "UNITS"]
+
+logger = logging.getLogger(__name__)
+
+#: What the numbers of :meth:`Product.read` mean.
+UNITS = "reflectance x 10000 (DN in the pre-04.00 convention: offset removed), float32, NaN = no data"
+#: Pixels of the 10 m grid per strip when :meth:`Product.info` scans the masks.
+_STRIP_PIXELS = 1 << 24
+
+
+def _cloud_from_scl(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
+    return scl_cloud(scl)
+
+
+def _cloud_from_classi(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
+    return classi_cloud(np.stack([product._nearest(ref, window) for ref in layer.rasters]))
+
+
+def _cloud_from_gml(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
+    shape = (int(window.height), int(window.width))
+    return rasterize_polygons(layer.gml.polygons, shape, product.grid.window_transform(window))
+
+
+#: Cloud mask builders by layer kind.
+_CLOUD_MASKERS: dict[str, Callable[[Product, CloudLayer, Window, np.ndarray | None], np.ndarray]] = {
+    "SCL": _cloud_from_scl,
+    "MSK_CLASSI_B00": _cloud_from_classi,
+    "MSK_CLOUDS_B00": _cloud_from_gml,
+}
+
+
+def _valid(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
+    valid = ~np.isin(dn, ref.invalid) if ref.invalid else np.ones(dn.shape, bool)
+    if np.issubdtype(dn.dtype, np.floating):
+        valid &= np.isfinite(dn)
+    return valid
+
+
+def _nodata(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
+    nodata = dn == ref.nodata if ref.nodata is not None else np.zeros(dn.shape, bool)
+    if np.issubdtype(dn.dtype, np.floating):
+        nodata |= ~np.isfinite(dn)
+    return nodata
+
+
+class Product:
+    """An open Sentinel-2 product (or GeoTIFF); use :func:`open_product`. A context manager.
+
+    Attributes:
+        path: the path opened.
+        id: product name (``S2A_MSIL1C_…`` without ``.SAFE``; a GeoTIFF's file stem).
+        level: ``"L1C"``, ``"L2A"`` or ``"GeoTIFF"``.
+        baseline: processing baseline, ``"04.00"`` (None for a GeoTIFF).
+        spacecraft: ``"Sentinel-2A"`` … or None.
+        sensing_time: start of sensing (UTC) or None.
+        tile: MGRS tile ``"T33UUU"`` or None.
+        quantification_value: DN per unit reflectance (10000).
+        offsets: band -> offset added to the DN when reading (-1000.0 from baseline 04.00, else 0.0).
+        special_values: ``{"NODATA": 0, "SATURATED": 65535}``.
+        cloud_cover: the MTD's cloud cover assessment in percent, or None.
+        grid: the common 10 m grid (a GeoTIFF's own grid).
+    """
+
+    def __init__(self, source: ProductSource) -> None:
+        self.path: str = source.path
+        self.id: str = source.id
+        self.level: str = source.level
+        self.baseline: str | None = source.baseline
+        self.spacecraft: str | None = source.spacecraft
+        self.sensing_time: datetime | None = source.sensing_time
+        self.tile: str | None = source.tile
+        self.quantification_value: float = source.quantification_value
+        self.offsets: dict[str, float] = dict(source.offsets)
+        self.special_values: dict[str, int] = dict(source.special_values)
+        self.cloud_cover: float | None = source.cloud_cover
+        self.grid: Grid = source.grid
+        self._source = source
+        self._datasets: DatasetPool = source.datasets or DatasetPool()
+
+    def __repr__(self) -> str:
+        return f"<Product {self.id} {self.level} baseline={self.baseline} {self.grid.width}x{self.grid.height}>"
+
+    def __enter__(self) -> Product:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the files."""
+        self._datasets.close()
+
+    @property
+    def bands_available(self) -> tuple[str, ...]:
+        """Bands that can be read, in ESA order."""
+        return tuple(self._source.bands)
+
+    @property
+    def cloud_source(self) -> str | None:
+        """The layer clouds come from (``"SCL"``, ``"MSK_CLASSI_B00"``, ``"MSK_CLOUDS_B00"``), or None."""
+        return None if self._source.cloud is None else self._source.cloud.kind
+
+    def native_resolution(self, band_id: str) -> int:
+        """The resolution (m) of the file a band is read from, e.g. 60 for B04 of an L2A that kept only R60m.
+
+        Raises:
+            BandError: the band is unknown or not available.
+        """
+        return self._ref(band_id).resolution
+
+    def _ref(self, band_id: str) -> RasterRef:
+        try:
+            key = band(band_id).id
+        except (KeyError, AttributeError):
+            raise BandError(f"{self.path}: unknown band {band_id!r}; bands are {', '.join(self.bands_available)}") from None
+        if key in self._source.bands:
+            return self._source.bands[key]
+        if self.level == "L2A" and key in L2A_MISSING_BANDS:
+            raise BandError(
+                f"{self.path}: Level-2A products have no {key} ({band(key).name}); leave it out, or read it from the Level-1C product"
+            )
+        if key in self._source.missing:
+            raise BandError(f"{self.path}: {key} is not available: {self._source.missing[key]}")
+        raise BandError(f"{self.path}: has no {key}; it has {', '.join(self.bands_available)}")
+
+    def _window(self, window: Window | None) -> Window:
+        if window is None:
+            return Window(0, 0, self.grid.width, self.grid.height)
+        values = (window.col_off, window.row_off, window.width, window.height)
+        if any(float(v) != int(v) for v in values):
+            raise ProductError(f"{self.path}: window {window} must have whole-pixel offsets and sizes; round it")
+        col, row, width, height = (int(v) for v in values)
+        if width < 1 or height < 1 or col < 0 or row < 0 or col + width > self.grid.width or row + height > self.grid.height:
+            raise ProductError(
+                f"{self.path}: window {window} is not inside the {self.grid.width} x {self.grid.height} grid; "
+                "use a window within it (rasterio.windows.Window(col_off, row_off, width, height))"
+            )
+        return Window(col, row, width, height)
+
+    def read(self, bands: Sequence[str], window: Window | None = None) -> np.ndarray:
+        """Read bands on the 10 m grid.
+
+        20 m and 60 m bands are upsampled with no-data-aware Keys cubic interpolation, aligned on
+        pixel centres; a window read equals the same region of a full read exactly, and reads only
+        the file region it needs.
+
+        Args:
+            bands: band ids, e.g. ``["B04", "B03", "B02"]`` (any order, case-insensitive).
+            window: a window of :attr:`grid`; None reads the whole grid.
+
+        Returns:
+            (len(bands), h, w) float32, reflectance x 10000 (the pre-04.00 DN convention), NaN where no data.
+
+        Raises:
+            BandError: a band is unknown or not in the product (B10 of an L2A).
+            ProductError: the window lies outside the grid, or a file cannot be decoded.
+        """
+        if isinstance(bands, str):
+            bands = [bands]
+        refs = [self._ref(b) for b in bands]
+        if not refs:
+            raise BandError(f"{self.path}: no bands asked for; name at least one of {', '.join(self.bands_available)}")
+        window = self._window(window)
+        out = np.empty((len(refs), int(window.height), int(window.width)), dtype=np.float32)
+        with gdal_env():
+            for i, ref in enumerate(refs):
+                out[i] = self._read_band(ref, window)
+        return out
+
+    def _read_band(self, ref: RasterRef, window: Window) -> np.ndarray:
+        coarse = window if ref.factor == 1 else source_window(window, ref.factor, ref.shape, "cubic")
+        dn = self._datasets.read(ref, coarse)
+        valid = _valid(dn, ref)
+        values = dn.astype(np.float32)
+        if ref.offset:
+            values += np.float32(ref.offset)
+        if ref.scale != 1.0:
+            values *= np.float32(ref.scale)
+        if ref.factor == 1:
+            values[~valid] = np.nan
+            return values
+        return upsample_cubic(values, ref.factor, data_window=coarse, window=window, coarse_shape=ref.shape, valid=valid)
+
+    def _nearest(self, ref: RasterRef, window: Window) -> np.ndarray:
+        coarse = source_window(window, ref.factor, ref.shape, "nearest")
+        return upsample_nearest(self._datasets.read(ref, coarse), ref.factor, data_window=coarse, window=window)
+
+    def read_masks(self, window: Window | None = None) -> Masks:
+        """No-data and cloud masks on the 10 m grid.
+
+        No data: the reference band (the finest, preferring B04) equals the NODATA value, or lies
+        outside its detector footprint (MSK_DETFOO), or (L2A) the SCL says no data. Clouds: the
+        L2A SCL classes :data:`s2lc.sentinel2.SCL_CLOUD_CLASSES`; L1C ``MSK_CLASSI_B00`` or
+        ``MSK_CLOUDS_B00``; None where the product has none. Coarse layers are upsampled by
+        nearest neighbour.
+
+        Args:
+            window: a window of :attr:`grid`; None for the whole grid.
+
+        Returns:
+            Masks with (h, w) bool arrays; ``cloud`` is False wherever ``nodata`` is True.
+
+        Raises:
+            ProductError: the window lies outside the grid, or a mask file cannot be decoded.
+        """
+        window = self._window(window)
+        shape = (int(window.height), int(window.width))
+        source = self._source
+        nodata = np.zeros(shape, dtype=bool)
+        with gdal_env():
+            for ref in source.nodata_refs:
+                nodata |= _nodata(self._nearest(ref, window), ref)
+            if isinstance(source.footprint, RasterRef):
+                nodata |= self._nearest(source.footprint, window) == 0
+            elif isinstance(source.footprint, GmlMask):
+                nodata |= ~rasterize_polygons(source.footprint.polygons, shape, self.grid.window_transform(window))
+            scl = None
+            if source.scl is not None:
+                scl = self._nearest(source.scl, window)
+                nodata |= scl_nodata(scl)
+            cloud = None
+            if source.cloud is not None:
+                cloud = _CLOUD_MASKERS[source.cloud.kind](self, source.cloud, window, scl) & ~nodata
+        return Masks(nodata=nodata, cloud=cloud, cloud_source=self.cloud_source)
+
+    def mask_fractions(self) -> dict[str, float | None]:
+        """Valid-data and cloud fractions over the whole grid, scanned in strips (bounded memory).
+
+        Returns:
+            ``valid_fraction`` (of the grid) and ``cloud_fraction`` (of the valid pixels; None
+            without a cloud mask, or without valid pixels).
+        """
+        rows = max(1, _STRIP_PIXELS // self.grid.width)
+        valid = cloudy = 0
+        for row in range(0, self.grid.height, rows):
+            masks = self.read_masks(Window(0, row, self.grid.width, min(rows, self.grid.height - row)))
+            valid += int(masks.valid.sum())
+            if masks.cloud is not None:
+                cloudy += int(masks.cloud.sum())
+        total = self.grid.width * self.grid.height
+        has_cloud = self._source.cloud is not None and valid > 0
+        return {"valid_fraction": valid / total, "cloud_fraction": cloudy / valid if has_cloud else None}
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-serialisable summary: metadata, the 10 m grid, bands, offsets applied, mask fractions.
+
+        Raises:
+            ProductError: a mask file cannot be decoded.
+        """
+        return {
+            "path": self.path,
+            "id": self.id,
+            "level": self.level,
+            "baseline": self.baseline,
+            "spacecraft": self.spacecraft,
+            "sensing_time": self.sensing_time.isoformat() if self.sensing_time else None,
+            "tile": self.tile,
+            "quantification_value": self.quantification_value,
+            "offsets": self.offsets,
+            "offset_applied": any(self.offsets.values()),
+            "units": UNITS,
+            "special_values": self.special_values,
+            "cloud_cover": self.cloud_cover,
+            "grid": self.grid.to_dict(),
+            "bands_available": list(self.bands_available),
+            "native_resolution": {b: self.native_resolution(b) for b in self.bands_available},
+            "bands_missing": dict(self._source.missing),
+            "cloud_source": self.cloud_source,
+            **self.mask_fractions(),
+        }
+
+
+def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None = None) -> Product:
+    """Open a Sentinel-2 product or a multi-band GeoTIFF.
+
+    Args:
+        path: a ``.SAFE`` folder (or its MTD file), a zipped ``.SAFE``, or a GeoTIFF.
+        bands: for a GeoTIFF only, band id -> 1-based band index, where its band descriptions do
+            not name the bands.
+
+    Returns:
+        The open product; close it, or use it in a ``with`` block.
+
+    Raises:
+        ProductError: the path does not exist, is not a product, or the product is damaged
+            (corrupt zip, malformed MTD, missing or unreadable band file).
+        BandError: ``bands`` names an unknown band.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ProductError(f"{path}: no such file or folder; check the path")
+    if path.is_file() and path.name in MTD_FILES.values():
+        path = path.parent
+    is_safe = path.is_dir() or path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)
+    if is_safe and bands is not None:
+        raise ProductError(f"{path}: a band mapping applies to a GeoTIFF only; a .SAFE product names its own bands")
+    pool = DatasetPool()
+    try:
+        source = open_safe(path, pool) if is_safe else open_geotiff(path, bands, pool)
+    except BaseException:
+        pool.close()
+        raise
+    logger.debug("opened %s: %s %s, %d bands", path, source.level, source.baseline, len(source.bands))
+    return Product(source)
