@@ -1,0 +1,416 @@
+"""A Sentinel-2 scene to a land-cover map: tile, preprocess per the model's contract, infer, assemble.
+
+The scene is processed in strips of patch rows: a reader thread decodes the next strip while
+the model labels the current one, so memory stays bounded by a strip (about 1 024 rows) plus
+the outputs, whatever the scene size. Patches follow :mod:`s2lc.tiling`; a patch with no valid
+pixel is skipped, and one whose cloud fraction (of its valid pixels) exceeds ``max_cloud`` is
+marked cloud instead of being labelled.
+
+Map codes: 0 no-data, 1..n the model's classes, n + 1 cloud (:mod:`s2lc.legend`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from s2lc import __version__
+from s2lc.errors import ModelError
+from s2lc.legend import Legend
+from s2lc.tiling import TileGrid
+
+__all__ = ["Classification", "OUTPUT_SUFFIXES", "classify", "load_model", "output_paths"]
+
+logger = logging.getLogger(__name__)
+
+#: Output kind → file-name suffix appended to the product id.
+OUTPUT_SUFFIXES = {
+    "map": "_landcover.tif",
+    "confidence": "_confidence.tif",
+    "polygons": "_landcover.gpkg",
+    "quicklook": "_quicklook.png",
+    "summary": "_landcover.json",
+}
+
+
+def load_model(model: str | os.PathLike | None = None):
+    """Load a checkpoint, the shipped EuroSAT model when ``model`` is None.
+
+    Raises:
+        CheckpointError: missing or invalid file.
+    """
+    from s2lc.checkpoint import load_checkpoint
+    from s2lc.models import SHIPPED_MODEL
+
+    return load_checkpoint(SHIPPED_MODEL if model is None else model)
+
+
+def output_paths(out_dir: str | os.PathLike, product_id: str) -> dict[str, Path]:
+    """Where :meth:`Classification.save` writes each output for ``product_id``."""
+    out = Path(out_dir)
+    return {k: out / f"{product_id}{suffix}" for k, suffix in OUTPUT_SUFFIXES.items()}
+
+
+@dataclass
+class Classification:
+    """The result of :func:`classify`.
+
+    Attributes:
+        class_map: (h, w) uint8 codes on the product's 10 m grid (0 no-data, cloud = legend.cloud_code).
+        confidence: (h, w) float32 probability of the chosen class; NaN where no class was given.
+        transform, crs: the grid's georeferencing.
+        legend: codes, names and colours.
+        cell_map, cell_confidence: the same at cell resolution (one pixel per ``stride`` × ``stride``).
+        stride: cell size in pixels.
+        stats: areas per class (hectares), fractions, patch counts, timings.
+        provenance: product, model and parameters, as written into every output.
+    """
+
+    class_map: np.ndarray
+    confidence: np.ndarray
+    transform: Any
+    crs: Any
+    legend: Legend
+    cell_map: np.ndarray
+    cell_confidence: np.ndarray
+    stride: int
+    product_id: str
+    stats: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``all cloud`` or ``no data``."""
+        return self.stats["status"]
+
+    def tags(self) -> dict[str, str]:
+        """Provenance as GeoTIFF tags (``S2LC_*``)."""
+        p = self.provenance
+        return {
+            "S2LC_PRODUCT_ID": p["product_id"],
+            "S2LC_PRODUCT_LEVEL": p["level"],
+            "S2LC_BASELINE": p["baseline"] or "",
+            "S2LC_SENSING_TIME": p["sensing_time"] or "",
+            "S2LC_OFFSET_APPLIED": json.dumps(p["offsets_applied"]),
+            "S2LC_CLOUD_FRACTION": f"{p['cloud_fraction']:.6f}" if p["cloud_fraction"] is not None else "",
+            "S2LC_MODEL": p["model"]["name"],
+            "S2LC_MODEL_SHA256": p["model"]["sha256"],
+            "S2LC_PARAMETERS": json.dumps(p["parameters"]),
+            "S2LC_AREA_HA": json.dumps(self.stats["area_ha"]),
+            "S2LC_STATUS": self.status,
+        }
+
+    def save(self, out_dir: str | os.PathLike, overwrite: bool = False, polygons: bool = True) -> dict[str, Path]:
+        """Write the map, confidence, polygons, quicklook and summary JSON into ``out_dir``.
+
+        Every file is written atomically; existing outputs are refused (before anything is
+        written) unless ``overwrite``; if a write fails, the files this call wrote are removed.
+
+        Returns:
+            Output kind → path.
+
+        Raises:
+            OutputError: outputs exist, or the folder cannot be written.
+        """
+        from s2lc import writers
+        from s2lc.qgis import polygon_qml, polygon_sld
+
+        from s2lc.errors import OutputError
+
+        out = Path(out_dir)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable one") from exc
+        paths = output_paths(out, self.product_id)
+        if not polygons:
+            paths.pop("polygons")
+        writers.check_outputs(paths.values(), overwrite)
+        done: list[Path] = []
+        try:
+            tags = self.tags()
+            done.append(writers.write_class_map(paths["map"], self.class_map, self.transform, self.crs,
+                                                self.legend.classes, tags, overwrite=overwrite))
+            done.append(writers.write_confidence(paths["confidence"], self.confidence, self.transform, self.crs,
+                                                 tags, overwrite=overwrite))
+            if polygons:
+                gdf = self.polygons()
+                done.append(writers.write_gpkg(paths["polygons"], gdf, "landcover", polygon_qml(self.legend.classes),
+                                               polygon_sld(self.legend.classes, "landcover"), overwrite=overwrite))
+            done.append(writers.write_quicklook(paths["quicklook"], self.class_map, self.legend.classes,
+                                                f"{self.product_id}\n{self.provenance['model']['name']}", overwrite=overwrite))
+            summary = {"outputs": {k: p.name for k, p in paths.items()}, "provenance": self.provenance, "stats": self.stats}
+            done.append(writers.write_json(paths["summary"], summary, overwrite=overwrite))
+        except BaseException:
+            for p in done:
+                for extra in (p, p.with_suffix(".qml"), p.with_name(p.name + ".aux.xml")):
+                    extra.unlink(missing_ok=True)
+            raise
+        return paths
+
+    def polygons(self):
+        """Polygons of adjacent cells of one class (code, name, hectares, mean confidence).
+
+        Built from the cell-resolution map (one pixel per patch cell), clipped to the scene.
+        """
+        from affine import Affine
+
+        from s2lc import writers
+
+        h, w = self.class_map.shape
+        t = self.transform
+        bounds = (t.c, t.f + h * t.e, t.c + w * t.a, t.f)
+        cell_t = t @ Affine.scale(self.stride)
+        return writers.polygons(self.cell_map, cell_t, self.crs, self.legend.classes,
+                                confidence=self.cell_confidence, bounds=bounds)
+
+
+
+class _Mosaic:
+    """Accumulates patch probabilities on the cell grid (pure computation)."""
+
+    def __init__(self, grid: TileGrid, n_classes: int):
+        m = grid.cells_per_patch
+        self.grid = grid
+        shape = (grid.rows - 1 + m, grid.cols - 1 + m)
+        self.prob = np.zeros(shape + (n_classes,), np.float32)
+        self.count = np.zeros(shape, np.int32)
+        self.valid = np.zeros(shape, np.int64)  # valid pixels per cell
+
+    def add(self, first_row: int, probs: np.ndarray, labelled: np.ndarray) -> None:
+        """``probs``: (n_rows, cols, k); ``labelled``: (n_rows, cols) bool, patches given a class."""
+        m = self.grid.cells_per_patch
+        nr, nc = labelled.shape
+        p = probs * labelled[..., None]
+        for dr in range(m):
+            for dc in range(m):
+                self.prob[first_row + dr : first_row + dr + nr, dc : dc + nc] += p
+                self.count[first_row + dr : first_row + dr + nr, dc : dc + nc] += labelled
+
+    def finish(self, cloud_code: int) -> tuple[np.ndarray, np.ndarray]:
+        """(cell codes uint8, cell confidence float32) over :attr:`TileGrid.cell_shape`."""
+        hc, wc = self.grid.cell_shape
+        prob, count, valid = self.prob[:hc, :wc], self.count[:hc, :wc], self.valid[:hc, :wc]
+        codes = np.zeros((hc, wc), np.uint8)
+        conf = np.full((hc, wc), np.nan, np.float32)
+        has = count > 0
+        mean = prob[has] / count[has][:, None]
+        codes[has] = mean.argmax(1) + 1
+        conf[has] = mean.max(1)
+        codes[~has & (valid > 0)] = cloud_code
+        return codes, conf
+
+
+def _cell_sums(mask: np.ndarray, s: int) -> np.ndarray:
+    """Sum of a (h, w) mask over s × s cells; h and w are multiples of s."""
+    h, w = mask.shape
+    return mask.reshape(h // s, s, w // s, s).sum(axis=(1, 3), dtype=np.int64)
+
+
+def _patch_sums(cells: np.ndarray, m: int, nr: int, nc: int) -> np.ndarray:
+    out = np.zeros((nr, nc), np.int64)
+    for dr in range(m):
+        for dc in range(m):
+            out += cells[dr : dr + nr, dc : dc + nc]
+    return out
+
+
+def classify(
+    product: str | os.PathLike,
+    model: str | os.PathLike | None = None,
+    *,
+    device: str = "auto",
+    batch_size: int = 256,
+    stride: int = 64,
+    max_cloud: float = 0.5,
+    precision: str = "auto",
+    bands: dict[str, int] | None = None,
+    strip_rows: int = 1024,
+    progress: bool = False,
+) -> Classification:
+    """Classify a Sentinel-2 product (or a multi-band GeoTIFF) into a land-cover map.
+
+    Args:
+        product: ``.SAFE`` folder, zipped ``.SAFE`` or GeoTIFF.
+        model: checkpoint path; the shipped EuroSAT model when None.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        batch_size: patches per inference batch.
+        stride: pixels between patch origins; 64 (no overlap) or a divisor of the patch size for
+            overlapping patches whose probabilities are averaged.
+        max_cloud: a patch whose cloud fraction exceeds this is marked cloud, not classified.
+        precision: ``auto`` (fp16 on CUDA, bf16 on CPUs that support it natively), ``fp32``, ``bf16``, ``fp16``.
+        bands: band id → 1-based index, for a GeoTIFF whose descriptions don't name its bands.
+        strip_rows: approximate pixel rows read at a time (memory bound).
+        progress: tqdm bar with ETA on stderr.
+
+    Returns:
+        A :class:`Classification`.
+
+    Raises:
+        ProductError: unreadable product. ModelError: the product lacks a band the model needs,
+            a bad stride or device. CheckpointError: invalid model file.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from s2lc.inference import predict_proba, resolve_device, resolve_precision
+    from s2lc.product import open_product
+
+    t_start = time.perf_counter()
+    loaded = load_model(model)
+    contract = loaded.contract
+    dev = resolve_device(device)
+    resolve_precision(precision, dev)  # validates the name early
+    if not 0 <= max_cloud <= 1:
+        raise ModelError(f"max_cloud must be between 0 and 1, got {max_cloud}")
+    patch = int(contract.patch_size)
+    if stride <= 0 or patch % stride:
+        raise ModelError(f"stride {stride} must divide the model's patch size {patch} (e.g. 64, 32, 16)")
+    legend = Legend.from_names(contract.classes)
+    timings = {"read": 0.0, "model": 0.0}
+
+    with open_product(product, bands=bands) as prod:
+        missing = [b for b in contract.bands if b not in prod.bands_available]
+        if missing:
+            raise ModelError(
+                f"{product}: lacks band(s) {', '.join(missing)} that model {contract.name or loaded.path.name} needs "
+                f"({', '.join(contract.bands)}); use a product with them or another model"
+            )
+        if prod.level != contract.level and prod.level in ("L1C", "L2A"):
+            logger.warning(
+                "model %s was trained on %s data but %s is %s: expect a domain shift (%s reflectance differs)",
+                contract.name or loaded.path.name, contract.level, prod.id, prod.level,
+                "bottom-of-atmosphere" if prod.level == "L2A" else "top-of-atmosphere",
+            )
+        g = prod.grid
+        grid = TileGrid(g.height, g.width, patch, stride)
+        mosaic = _Mosaic(grid, len(contract.classes))
+        m = grid.cells_per_patch
+        valid_bits = []  # packed per-pixel validity, strip by strip (1 bit a pixel)
+        cloud_pixels = 0
+        n_cloudy = n_empty = n_labelled = 0
+        has_cloud_mask = None
+        to_uint8 = bool(contract.scaling.get("round")) and contract.scaling["dst_max"] <= 255
+
+        def read(strip):
+            t0 = time.perf_counter()
+            dn = prod.read(contract.bands, window=strip.window)
+            masks = prod.read_masks(window=strip.window)
+            valid = ~(masks.nodata | np.isnan(dn).any(axis=0))
+            cloud = masks.cloud & valid if masks.cloud is not None else None
+            dst = contract.to_dst(dn)
+            dst[:, ~valid] = contract.scaling["nodata"]
+            if to_uint8:
+                dst = dst.astype(np.uint8)
+            pad = ((0, 0), (0, strip.pad_bottom), (0, strip.pad_right))
+            dst = np.pad(dst, pad, mode="symmetric")
+            timings["read"] += time.perf_counter() - t0
+            return strip, dst, valid, cloud
+
+        strips = list(grid.strips(max(1, strip_rows // stride)))
+        bar = tqdm(total=len(grid), desc=f"classifying {prod.id}", unit="patch", disable=not progress)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(read, strips[0])
+            for i in range(len(strips)):
+                strip, dst, valid, cloud = pending.result()
+                if i + 1 < len(strips):
+                    pending = pool.submit(read, strips[i + 1])  # read ahead while the model works
+                has_cloud_mask = cloud is not None
+                nr, nc = strip.n_rows, grid.cols
+                last = strip.first_row + nr == grid.rows
+                own_h = strip.window.height if last else nr * stride  # rows this strip owns
+                valid_bits.append(np.packbits(valid[:own_h], axis=1))
+                if cloud is not None:
+                    cloud_pixels += int(cloud[:own_h].sum())
+                pad = ((0, strip.pad_bottom), (0, strip.pad_right))
+                vcells = _cell_sums(np.pad(valid, pad), stride)
+                ccells = _cell_sums(np.pad(cloud, pad), stride) if cloud is not None else np.zeros_like(vcells)
+                own_cells = -(-own_h // stride)
+                mosaic.valid[strip.first_row : strip.first_row + own_cells, : vcells.shape[1]] = vcells[:own_cells]
+                n_valid = _patch_sums(vcells, m, nr, nc)
+                n_cloud = _patch_sums(ccells, m, nr, nc)
+                empty = n_valid == 0
+                cloudy = ~empty & (n_cloud > max_cloud * n_valid)
+                todo = ~empty & ~cloudy
+                n_empty += int(empty.sum())
+                n_cloudy += int(cloudy.sum())
+                n_labelled += int(todo.sum())
+                probs = np.zeros((nr, nc, len(contract.classes)), np.float32)
+                if todo.any():
+                    views = sliding_window_view(dst, (patch, patch), axis=(1, 2))[:, ::stride, ::stride]
+                    sel = np.ascontiguousarray(views[:, todo].transpose(1, 0, 2, 3))
+                    t0 = time.perf_counter()
+                    probs[todo] = predict_proba(loaded.model, torch.from_numpy(sel), contract.divisor,
+                                                batch_size=batch_size, device=dev, precision=precision)
+                    timings["model"] += time.perf_counter() - t0
+                mosaic.add(strip.first_row, probs, todo)
+                bar.update(nr * nc)
+        bar.close()
+
+        cell_codes, cell_conf = mosaic.finish(legend.cloud_code)
+        h, w = g.height, g.width
+        class_map = np.repeat(np.repeat(cell_codes, stride, axis=0), stride, axis=1)[:h, :w]
+        confidence = np.repeat(np.repeat(cell_conf, stride, axis=0), stride, axis=1)[:h, :w]
+        valid = np.unpackbits(np.concatenate(valid_bits), axis=1, count=w).astype(bool)
+        class_map[~valid] = 0
+        confidence[~valid] = np.nan
+        del valid
+
+        px_area = abs(g.transform.a * g.transform.e)
+        counts = np.bincount(class_map.ravel(), minlength=legend.cloud_code + 1)
+        n_px = h * w
+        n_valid_px = n_px - int(counts[0])
+        area_ha = {c.name: float(counts[c.code] * px_area / 1e4) for c in legend.classes}
+        status = "ok" if n_labelled else ("no data" if n_valid_px == 0 else "all cloud")
+        cloud_fraction = (cloud_pixels / n_valid_px) if (has_cloud_mask and n_valid_px) else None
+        stats = {
+            "status": status,
+            "pixels": n_px,
+            "pixel_area_m2": px_area,
+            "nodata_fraction": counts[0] / n_px,
+            "cloud_fraction": cloud_fraction,
+            "map_cloud_fraction": counts[legend.cloud_code] / n_px,
+            "area_ha": area_ha,
+            "patches": {"total": len(grid), "classified": n_labelled, "cloud": n_cloudy, "no_data": n_empty},
+            "seconds": {"read": timings["read"], "model": timings["model"], "total": time.perf_counter() - t_start},
+        }
+        sensing = prod.sensing_time
+        provenance = {
+            "product_id": prod.id,
+            "product_path": str(product),
+            "level": prod.level,
+            "baseline": prod.baseline,
+            "tile": prod.tile,
+            "sensing_time": sensing.isoformat() if isinstance(sensing, datetime) else sensing,
+            "offsets_applied": {b: prod.offsets.get(b, 0.0) for b in contract.bands},
+            "cloud_fraction": cloud_fraction,
+            "cloud_mask": has_cloud_mask,
+            "model": {
+                "name": contract.name or loaded.path.stem,
+                "file": loaded.path.name,
+                "sha256": loaded.sha256,
+                "arch": contract.arch,
+                "bands": list(contract.bands),
+                "level": contract.level,
+            },
+            "s2lc_version": __version__,
+            "parameters": {"stride": stride, "max_cloud": max_cloud, "batch_size": batch_size,
+                           "device": str(dev), "precision": precision, "patch_size": patch},
+            "legend": {str(c.code): c.name for c in legend.classes},
+            "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
+        if status != "ok":
+            logger.warning("%s: no clear land to classify (%s): %.0f %% no data, %.0f %% cloud; the map says so",
+                           prod.id, status, 100 * stats["nodata_fraction"], 100 * stats["map_cloud_fraction"])
+        return Classification(class_map, confidence, g.transform, g.crs, legend, cell_codes, cell_conf, stride,
+                              prod.id, stats, provenance)

@@ -1,0 +1,77 @@
+"""``s2lc classify``: a Sentinel-2 scene to land-cover maps that open styled in QGIS."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from s2lc.cli.main import progress_enabled
+
+
+def _parse_bands(ctx, param, value):
+    if not value:
+        return None
+    out = {}
+    for item in value.split(","):
+        name, _, idx = item.partition("=")
+        if not idx.strip().isdigit():
+            raise click.BadParameter(f"expected BAND=INDEX pairs such as B04=1,B03=2,B02=3, got {item!r}")
+        out[name.strip().upper()] = int(idx)
+    return out
+
+
+@click.command(short_help="Classify a Sentinel-2 product into a land-cover map.")
+@click.argument("product", type=click.Path())
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (created if needed).")
+@click.option("--model", default=None, type=click.Path(dir_okay=False), help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
+@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+              help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
+@click.option("--stride", default=64, show_default=True, type=click.Choice(["64", "32", "16", "8"]),
+              help="Pixels between patches; below 64, overlapping patches are averaged into a finer map.")
+@click.option("--max-cloud", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Patches with a larger cloud fraction are marked cloud.")
+@click.option("--bands", callback=_parse_bands, default=None, help="For a GeoTIFF: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
+@click.option("--no-polygons", is_flag=True, help="Skip the GeoPackage of polygons.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary (provenance, areas, outputs) as JSON on stdout.")
+def classify(product, out_dir, model, device, precision, batch_size, stride, max_cloud, bands, no_polygons, overwrite, as_json):
+    """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF) into OUT: <id>_landcover.tif
+    (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg, <id>_quicklook.png and <id>_landcover.json."""
+    from pathlib import Path
+
+    from s2lc import writers
+    from s2lc.classify import classify as run, output_paths
+    from s2lc.errors import OutputError
+
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable -o") from exc
+    if not overwrite:
+        # refuse before hours of work when the outputs already exist; the product id names them
+        from s2lc.product import open_product
+
+        with open_product(product, bands=bands) as prod:
+            paths = output_paths(out, prod.id)
+        if no_polygons:
+            paths.pop("polygons")
+        writers.check_outputs(paths.values(), overwrite=False)
+    result = run(product, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
+                 precision=precision, bands=bands, progress=progress_enabled())
+    paths = result.save(out, overwrite=overwrite, polygons=not no_polygons)
+    s = result.stats
+    if as_json:
+        click.echo(json.dumps({"outputs": {k: str(p) for k, p in paths.items()}, "provenance": result.provenance,
+                               "stats": s}, indent=2, default=str))
+    else:
+        top = sorted(((a, n) for n, a in s["area_ha"].items() if a > 0), reverse=True)[:5]
+        click.echo(f"{result.product_id}: {s['status']}; {s['patches']['classified']} patches classified, "
+                   f"{s['patches']['cloud']} cloud, {s['patches']['no_data']} no data "
+                   f"in {s['seconds']['total']:.1f} s", err=True)
+        if top:
+            click.echo("largest classes: " + ", ".join(f"{n} {a:,.0f} ha" for a, n in top), err=True)
+        click.echo(f"wrote {paths['map']} and {len(paths) - 1} more files to {out}", err=True)
