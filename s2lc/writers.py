@@ -185,9 +185,9 @@ def _atomic_group(paths: Sequence[Path], overwrite: bool) -> Iterator[list[Path]
     """:func:`atomic_path` for files that belong together: all are refused, or all written.
 
     Nothing is renamed unless every file was written; the first path is renamed last, so a
-    reader that finds it finds its sidecars too.
+    reader that finds it finds its sidecars too. Callers check all the paths up front
+    (:func:`check_outputs`) to name every existing one at once.
     """
-    check_outputs(paths, overwrite)
     with ExitStack() as stack:
         yield [stack.enter_context(atomic_path(p, overwrite)) for p in paths]
 
