@@ -67,7 +67,7 @@ class Grid:
 
     def window_transform(self, window: Window) -> Affine:
         """The affine transform of a window of this grid."""
-        return self.transform * Affine.translation(window.col_off, window.row_off)
+        return self.transform @ Affine.translation(window.col_off, window.row_off)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable: CRS (EPSG code and WKT), transform (GDAL order a, b, c, d, e, f), size."""

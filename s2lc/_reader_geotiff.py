@@ -105,7 +105,7 @@ def open_geotiff(path: Path, bands: Mapping[str, int] | None, pool: DatasetPool)
         )
     logger.info("%s: bands %s", name, ", ".join(f"{b}={i}" for b, i in mapping.items()))
     logger.warning("%s: a GeoTIFF carries no cloud mask; clouds will not be masked", name)
-    nodata_values = {r.nodata for r in refs.values() if r.nodata is not None}
+    nodata_values = {int(r.nodata) if float(r.nodata).is_integer() else r.nodata for r in refs.values() if r.nodata is not None}
     return ProductSource(
         path=name,
         id=path.stem,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 import zipfile
 import zlib
 from dataclasses import replace
 from pathlib import Path
+from typing import BinaryIO
 
 from affine import Affine
 
@@ -45,6 +47,45 @@ _MTD_RE = re.compile(r"^(?:([^/]+)/)?(" + "|".join(re.escape(n) for n in MTD_FIL
 _NOT_A_PRODUCT = "is not a Sentinel-2 product: it holds no {}; pass a .SAFE folder, a zipped .SAFE or a GeoTIFF"
 
 
+def check_jp2(stream: BinaryIO, size: int, name: str, tail: bool = True) -> None:
+    """Check that a JPEG 2000 file is whole: its boxes add up to the file size and (with ``tail``)
+    its codestream ends with the end-of-codestream marker.
+
+    GDAL decodes JPEG 2000 tiles in worker threads when GDAL_NUM_THREADS > 1, and a tile that fails
+    to decode there comes back as zeros without an error; a truncated file would read as no data.
+
+    Raises:
+        ProductError: the file is truncated or not a JPEG 2000 file.
+    """
+    position, codestream_end = 0, None
+    while position < size:
+        stream.seek(position)
+        header = stream.read(8)
+        if len(header) < 8:
+            break
+        length, kind = struct.unpack(">I4s", header)
+        if length == 1:
+            length = struct.unpack(">Q", stream.read(8))[0]
+        elif length == 0:
+            length = size - position
+        if length < 8:
+            break
+        if kind == b"jp2c":
+            codestream_end = position + length
+        position += length
+    problem = None
+    if position != size:
+        problem = f"its boxes claim {position} bytes but the file has {size}"
+    elif codestream_end is None:
+        problem = "it holds no codestream"
+    elif tail:
+        stream.seek(codestream_end - 2)
+        if stream.read(2) != b"\xff\xd9":
+            problem = "its codestream does not end with the end-of-codestream marker"
+    if problem:
+        raise ProductError(f"{name}: truncated or not a JPEG 2000 file ({problem}); the file is damaged, re-download the product")
+
+
 class _Folder:
     """A ``.SAFE`` folder."""
 
@@ -66,6 +107,11 @@ class _Folder:
 
     def gdal_path(self, rel: str) -> str:
         return str(self.root / rel)
+
+    def check_jp2(self, rel: str) -> None:
+        path = self.root / rel
+        with path.open("rb") as stream:
+            check_jp2(stream, path.stat().st_size, self.name(rel))
 
     def name(self, rel: str) -> str:
         return str(self.root / rel)
@@ -102,6 +148,16 @@ class _Zip:
 
     def gdal_path(self, rel: str) -> str:
         return f"/vsizip/{self.path}/{self.prefix}{rel}"
+
+    def check_jp2(self, rel: str) -> None:
+        """The box structure only: the codestream's last bytes would need the whole member inflated;
+        a member cut short inside an intact archive is unlikely (the zip records its size)."""
+        member = self.archive.getinfo(self.prefix + rel)
+        try:
+            with self.archive.open(member) as stream:
+                check_jp2(stream, member.file_size, self.name(rel), tail=member.compress_type == zipfile.ZIP_STORED)
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+            raise ProductError(f"{self.name(rel)}: cannot be read from the zip ({exc}); the archive is corrupt, download it again") from None
 
     def name(self, rel: str) -> str:
         return f"{self.path}:{self.prefix}{rel}"
@@ -140,6 +196,7 @@ def _open_ref(container, pool: DatasetPool, rel: str, grid: Grid | None, **field
     """A reference to a file of the product, checked against the grid (the grid derives from the
     first file when ``grid`` is None)."""
     name = container.name(rel)
+    container.check_jp2(rel)
     dataset = pool.get(container.gdal_path(rel), name)
     if grid is None:
         factor = round(dataset.transform.a / RESOLUTIONS[0])

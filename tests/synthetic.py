@@ -1,0 +1,434 @@
+"""A seeded generator of small synthetic Sentinel-2 products, for tests and benchmarks.
+
+``make_product(root, level="L1C", baseline="02.09")`` writes a ``.SAFE`` folder (or zip) laid out
+like a real one (PSD 14 compact naming, modelled on the real MTD files in
+``../shared/data/s2/metadata``): lossless JPEG 2000 bands at 10/20/60 m on a UTM grid
+(EPSG:32633, upper-left corner (300000, 5900040) as tile T33UUU), ``MTD_MSIL1C.xml`` /
+``MTD_MSIL2A.xml``, the SCL (L2A), the cloud mask (``MSK_CLASSI_B00.jp2`` from baseline 04.00,
+``MSK_CLOUDS_B00.gml`` before) and detector footprints (``MSK_DETFOO_Bxx``, ``.jp2`` from 04.00,
+``.gml`` before).
+
+The ground is a land-cover-like mosaic (:data:`CLASSES`, spectra in :data:`SPECTRA`) with
+clouds and a swath-edge no-data strip; :func:`make_scene` returns it (DN in the pre-04.00
+convention, labels, SCL at 20 m) for the same arguments, so tests know the truth. A product of
+baseline 04.00 or later stores DN + 1000, as real ones do; reading either gives the same numbers.
+
+Everything depends only on the arguments (``seed`` included): the same call writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.features import shapes
+
+from s2lc.sentinel2 import BAND_IDS, BANDS, SCL, band
+
+__all__ = [
+    "CLASSES",
+    "CRS",
+    "L2A_LAYOUT",
+    "ORIGIN",
+    "SPECTRA",
+    "Scene",
+    "make_product",
+    "make_scene",
+    "product_name",
+    "write_jp2",
+]
+
+#: Grid of every synthetic product: UTM 33N, a tile-like upper-left corner.
+CRS = "EPSG:32633"
+ORIGIN = (300000.0, 5900040.0)
+TILE = "T33UUU"
+SENSING = "20200406T101559"
+GENERATION = "20200406T130159"
+
+#: Ground classes of the synthetic scene.
+CLASSES: tuple[str, ...] = ("water", "forest", "crop", "bare soil", "built-up")
+#: Top-of-atmosphere DN (pre-04.00 convention) per class, 13 bands in ESA order.
+SPECTRA = np.array(
+    [
+        [1250, 950, 750, 520, 470, 420, 400, 370, 350, 160, 10, 110, 80],  # water
+        [1300, 1000, 900, 720, 1200, 2300, 2700, 2800, 2900, 900, 15, 1400, 700],  # forest
+        [1320, 1050, 1050, 820, 1450, 2800, 3300, 3500, 3600, 1100, 20, 2000, 1000],  # crop
+        [1400, 1300, 1500, 1800, 2000, 2200, 2400, 2500, 2600, 800, 30, 3200, 2600],  # bare soil
+        [1500, 1500, 1600, 1700, 1800, 1900, 2000, 2100, 2150, 700, 25, 2500, 2100],  # built-up
+    ],
+    dtype=np.float64,
+)
+_CLOUD_SPECTRUM = np.array([5200, 5400, 5500, 5600, 5700, 5750, 5800, 5800, 5850, 2500, 400, 4000, 3000], np.float64)
+_NODATA = 0
+#: Offset (DN) that baselines from 04.00 add.
+_OFFSET = 1000
+#: Band images of a Level-2A product per resolution folder (as the real MTD_MSIL2A.xml lists them).
+L2A_LAYOUT: dict[int, tuple[str, ...]] = {
+    10: ("B02", "B03", "B04", "B08"),
+    20: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B11", "B12"),
+    60: ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B8A", "B09", "B11", "B12"),
+}
+#: Detector numbers across the tile, left to right (real ones run 1-12).
+_DETECTORS = (3, 4, 5)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """The ground truth of a synthetic product, all on the 10 m grid unless said."""
+
+    dn: np.ndarray  #: (13, size, size) uint16, pre-04.00 DN at 10 m, 0 = no data, clouds painted in
+    labels: np.ndarray  #: (size, size) uint8, index into CLASSES
+    scl20: np.ndarray  #: (size/2, size/2) uint8, Level-2A scene classification at 20 m
+    nodata_cols: int  #: columns of no data on the left (the swath edge)
+
+    @property
+    def size(self) -> int:
+        return self.labels.shape[0]
+
+    def coarse_valid(self, factor: int) -> np.ndarray:
+        """(size/factor,) bool per column of a grid ``factor`` times coarser: False where the
+        coarse pixel's centre lies in the no-data strip."""
+        n = self.size // factor
+        return (np.arange(n) + 0.5) * factor >= self.nodata_cols
+
+    def band_dn(self, band_id: str, resolution: int | None = None) -> np.ndarray:
+        """(size*10/res, size*10/res) uint16: the band's file content at a resolution (its native one
+        by default), pre-04.00 DN: the 10 m DN averaged over each coarse pixel, 0 in the no-data strip."""
+        factor = (resolution or band(band_id).resolution) // 10
+        dn = self.dn[BAND_IDS.index(band_id)].astype(np.float64)
+        n = self.size // factor
+        coarse = np.rint(dn.reshape(n, factor, n, factor).mean(axis=(1, 3)))
+        coarse[:, ~self.coarse_valid(factor)] = _NODATA
+        return coarse.astype(np.uint16)
+
+
+def _smooth_field(rng: np.random.Generator, n: int, blobs: int, radius: tuple[float, float]) -> np.ndarray:
+    yy, xx = np.mgrid[0:n, 0:n] + 0.5
+    field = np.zeros((n, n))
+    for _ in range(blobs):
+        cy, cx = rng.uniform(0, n, 2)
+        r = rng.uniform(*radius) * n
+        field += rng.uniform(0.5, 1.0) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+    return field
+
+
+def make_scene(
+    size: int = 240, seed: int = 0, cloud_fraction: float = 0.2, nodata_cols: int = 0, scene: np.ndarray | None = None
+) -> Scene:
+    """The ground of a synthetic product.
+
+    Args:
+        size: grid size in 10 m pixels, a multiple of 6.
+        seed: the random seed.
+        cloud_fraction: share of the tile under (medium/high probability) cloud; shadows and some
+            cirrus come on top.
+        nodata_cols: width of a no-data strip on the left, in 10 m columns.
+        scene: optional pre-04.00 DN to use instead of the mosaic: (13, size, size) in ESA order, or
+            (3, size, size) holding B04, B03, B02 (the other bands come from the mosaic).
+
+    Returns:
+        The scene; clouds are painted into the DN (unless ``cloud_fraction`` is 0).
+    """
+    if size % 6 or size < 12:
+        raise ValueError(f"size must be a multiple of 6 (60 m pixels), at least 12; got {size}")
+    rng = np.random.default_rng(seed)
+    n20 = size // 2
+
+    # land cover: a Voronoi mosaic of random patches
+    seeds = rng.uniform(0, size, (max(8, size // 20), 2))
+    kinds = rng.integers(0, len(CLASSES), len(seeds))
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    nearest = np.argmin((yy[..., None] - seeds[:, 0]) ** 2 + (xx[..., None] - seeds[:, 1]) ** 2, axis=-1)
+    labels = kinds[nearest].astype(np.uint8)
+    texture = _smooth_field(rng, size, 6, (0.05, 0.2))
+    dn = SPECTRA[labels].transpose(2, 0, 1) * (0.9 + 0.2 * texture / max(texture.max(), 1e-9))
+    dn += rng.normal(0, 25, dn.shape)
+    if scene is not None:
+        scene = np.asarray(scene, dtype=np.float64)
+        if scene.shape == (3, size, size):
+            for i, band_id in enumerate(("B04", "B03", "B02")):
+                dn[BAND_IDS.index(band_id)] = scene[i]
+        elif scene.shape == (13, size, size):
+            dn = scene.copy()
+        else:
+            raise ValueError(f"scene must be (3, {size}, {size}) or (13, {size}, {size}); got {scene.shape}")
+
+    # clouds, at 20 m: medium/high probability by thresholds on a smooth field, cirrus elsewhere, shadows beside
+    scl = np.full((n20, n20), SCL.VEGETATION, np.uint8)
+    scl[labels[::2, ::2] == CLASSES.index("water")] = SCL.WATER
+    scl[np.isin(labels[::2, ::2], [CLASSES.index("bare soil"), CLASSES.index("built-up")])] = SCL.NOT_VEGETATED
+    cloud = np.zeros((n20, n20), bool)
+    if cloud_fraction > 0:
+        field = _smooth_field(rng, n20, 5, (0.05, 0.15))
+        cloud = field >= np.quantile(field, 1 - cloud_fraction)
+        high = field >= np.quantile(field, 1 - cloud_fraction / 2)
+        cirrus_field = _smooth_field(rng, n20, 2, (0.03, 0.06))
+        cirrus = ~cloud & (cirrus_field >= np.quantile(cirrus_field, 0.97))
+        shadow = ~cloud & ~cirrus & np.roll(cloud, (3, 3), axis=(0, 1))
+        scl[shadow] = SCL.CLOUD_SHADOWS
+        scl[cirrus] = SCL.THIN_CIRRUS
+        scl[cloud] = SCL.CLOUD_MEDIUM_PROBABILITY
+        scl[high] = SCL.CLOUD_HIGH_PROBABILITY
+        cloud10 = np.repeat(np.repeat(cloud, 2, 0), 2, 1)
+        shadow10 = np.repeat(np.repeat(shadow, 2, 0), 2, 1)
+        dn[:, shadow10] *= 0.5
+        dn[:, cloud10] = (_CLOUD_SPECTRUM[:, None] + rng.normal(0, 60, (13, int(cloud10.sum())))).clip(1, None)
+    dn = np.clip(np.rint(dn), 1, 65535 - _OFFSET).astype(np.uint16)
+    dn[:, :, :nodata_cols] = _NODATA
+    scl[:, (np.arange(n20) + 0.5) * 2 < nodata_cols] = SCL.NO_DATA
+    return Scene(dn=dn, labels=labels, scl20=scl, nodata_cols=nodata_cols)
+
+
+def write_jp2(path: Path, data: np.ndarray, resolution: float, crs: str = CRS, origin: tuple[float, float] = ORIGIN) -> None:
+    """Write a lossless JPEG 2000 (one band (h, w) or several (bands, h, w)) on the synthetic grid."""
+    data = data[None] if data.ndim == 2 else data
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = dict(
+        driver="JP2OpenJPEG", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
+        crs=crs, transform=Affine(resolution, 0, origin[0], 0, -resolution, origin[1]),
+        QUALITY=100, REVERSIBLE="YES", YCC="NO", BLOCKXSIZE=64, BLOCKYSIZE=64,
+    )
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+
+
+def product_name(level: str, baseline: str) -> str:
+    """``S2B_MSIL1C_20200406T101559_N0209_R065_T33UUU_20200406T130159`` (no ``.SAFE``)."""
+    return f"S2B_MSI{level}_{SENSING}_N{baseline.replace('.', '')}_R065_{TILE}_{GENERATION}"
+
+
+def _gml(name: str, features: list[tuple[str, list[list[tuple[float, float]]]]], dimension: int = 2) -> str:
+    """A Sentinel-2 GML mask (eop:Mask) with one feature per (mask type, polygon rings)."""
+    members = []
+    for i, (kind, rings) in enumerate(features):
+        parts = []
+        for j, ring in enumerate(rings):
+            coords = " ".join(" ".join(f"{v:.0f}" for v in (x, y, 0.0)[:dimension]) for x, y in ring)
+            tag = "exterior" if j == 0 else "interior"
+            parts.append(
+                f"<gml:{tag}><gml:LinearRing><gml:posList srsDimension=\"{dimension}\">{coords}</gml:posList></gml:LinearRing></gml:{tag}>"
+            )
+        members.append(
+            f"""    <eop:MaskFeature gml:id="{kind}.{i}">
+      <eop:maskType codeSpace="urn:gs2:S2PDGS:maskType">{kind}</eop:maskType>
+      <eop:extentOf>
+        <gml:Polygon gml:id="{kind}.{i}_Polygon">{''.join(parts)}</gml:Polygon>
+      </eop:extentOf>
+    </eop:MaskFeature>"""
+        )
+    body = f"  <eop:maskMembers>\n{chr(10).join(members)}\n  </eop:maskMembers>\n" if members else ""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<eop:Mask xmlns:eop="http://www.opengis.net/eop/2.0" xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" gml:id="{name}">
+  <gml:name>{name}</gml:name>
+  <gml:boundedBy>
+    <gml:Envelope srsName="urn:ogc:def:crs:EPSG:8.7:{CRS.split(':')[1]}">
+      <gml:lowerCorner>{ORIGIN[0]:.0f} {ORIGIN[1] - 109800:.0f}</gml:lowerCorner>
+      <gml:upperCorner>{ORIGIN[0] + 109800:.0f} {ORIGIN[1]:.0f}</gml:upperCorner>
+    </gml:Envelope>
+  </gml:boundedBy>
+{body}</eop:Mask>
+"""
+
+
+def _polygons(mask: np.ndarray, resolution: float) -> list[list[list[tuple[float, float]]]]:
+    transform = Affine(resolution, 0, ORIGIN[0], 0, -resolution, ORIGIN[1])
+    return [geom["coordinates"] for geom, _ in shapes(mask.astype(np.uint8), mask=mask, transform=transform)]
+
+
+def _detectors(scene: Scene, factor: int) -> np.ndarray:
+    """Detector numbers per pixel of a band at ``factor``: vertical stripes, 0 in the no-data strip."""
+    n = scene.size // factor
+    edges = np.arange(n) * factor * len(_DETECTORS) // scene.size
+    row = np.array(_DETECTORS, np.uint8)[edges]
+    row[~scene.coarse_valid(factor)] = 0
+    return np.repeat(row[None], n, axis=0)
+
+
+def _detfoo_gml(scene: Scene, factor: int, name: str) -> str:
+    detectors = _detectors(scene, factor)
+    features = [("DETECTOR_FOOTPRINT", rings) for d in _DETECTORS for rings in _polygons(detectors == d, factor * 10)]
+    return _gml(name, features, dimension=3)
+
+
+def _mtd(level: str, baseline: str, name: str, image_files: list[str], cloud_cover: float) -> str:
+    offset = tuple(int(p) for p in baseline.split(".")) >= (4, 0)
+    ns = f"https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-{level[1:]}.xsd"
+    files = "\n".join(f"            <IMAGE_FILE>{f}</IMAGE_FILE>" for f in image_files)
+    if level == "L1C":
+        quantification = '<QUANTIFICATION_VALUE unit="none">10000</QUANTIFICATION_VALUE>'
+        offsets = "<Radiometric_Offset_List>{}</Radiometric_Offset_List>"
+        tag = "RADIO_ADD_OFFSET"
+    else:
+        quantification = (
+            '<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>'
+            '<AOT_QUANTIFICATION_VALUE unit="none">1000.0</AOT_QUANTIFICATION_VALUE>'
+            '<WVP_QUANTIFICATION_VALUE unit="cm">1000.0</WVP_QUANTIFICATION_VALUE></QUANTIFICATION_VALUES_LIST>'
+        )
+        offsets = "<BOA_ADD_OFFSET_VALUES_LIST>{}</BOA_ADD_OFFSET_VALUES_LIST>"
+        tag = "BOA_ADD_OFFSET"
+    offsets = offsets.format("".join(f'<{tag} band_id="{i}">-{_OFFSET}</{tag}>' for i in range(13))) if offset else ""
+    spectral = "".join(
+        f'<Spectral_Information bandId="{i}" physicalBand="{b.id.replace("B0", "B")}"><RESOLUTION>{b.resolution}</RESOLUTION>'
+        f'<Wavelength><CENTRAL unit="nm">{b.wavelength_nm}</CENTRAL></Wavelength></Spectral_Information>'
+        for i, b in enumerate(BANDS)
+    )
+    scl_list = ""
+    if level == "L2A":
+        scl_list = "<Scene_Classification_List>" + "".join(
+            f"<Scene_Classification_ID><SCENE_CLASSIFICATION_TEXT>SC_{c.name}</SCENE_CLASSIFICATION_TEXT>"
+            f"<SCENE_CLASSIFICATION_INDEX>{c.value}</SCENE_CLASSIFICATION_INDEX></Scene_Classification_ID>"
+            for c in SCL
+        ) + "</Scene_Classification_List>"
+    start = f"{SENSING[:4]}-{SENSING[4:6]}-{SENSING[6:8]}T{SENSING[9:11]}:{SENSING[11:13]}:{SENSING[13:15]}.024Z"
+    n = baseline.replace(".", "")
+    return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<n1:Level-{level[1:]}_User_Product xmlns:n1="{ns}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="{ns}">
+    <n1:General_Info>
+        <Product_Info>
+            <PRODUCT_START_TIME>{start}</PRODUCT_START_TIME>
+            <PRODUCT_STOP_TIME>{start}</PRODUCT_STOP_TIME>
+            <PRODUCT_URI>{name}.SAFE</PRODUCT_URI>
+            <PROCESSING_LEVEL>Level-{level[1:]}</PROCESSING_LEVEL>
+            <PRODUCT_TYPE>S2MSI{level[1:]}</PRODUCT_TYPE>
+            <PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>
+            <GENERATION_TIME>2020-04-06T13:01:59.000000Z</GENERATION_TIME>
+            <PREVIEW_IMAGE_URL>Not applicable</PREVIEW_IMAGE_URL>
+            <PREVIEW_GEO_INFO>Not applicable</PREVIEW_GEO_INFO>
+            <Datatake datatakeIdentifier="GS2B_{SENSING}_016107_N{baseline}">
+                <SPACECRAFT_NAME>Sentinel-2B</SPACECRAFT_NAME>
+                <DATATAKE_TYPE>INS-NOBS</DATATAKE_TYPE>
+                <DATATAKE_SENSING_START>{start}</DATATAKE_SENSING_START>
+                <SENSING_ORBIT_NUMBER>65</SENSING_ORBIT_NUMBER>
+                <SENSING_ORBIT_DIRECTION>DESCENDING</SENSING_ORBIT_DIRECTION>
+            </Datatake>
+            <Query_Options completeSingleTile="true"><PRODUCT_FORMAT>SAFE_COMPACT</PRODUCT_FORMAT></Query_Options>
+            <Product_Organisation>
+                <Granule_List>
+                    <Granule datastripIdentifier="S2B_OPER_MSI_{level}_DS_EPAE_{GENERATION}_S20200406T101807_N{n[:2]}.{n[2:]}" granuleIdentifier="S2B_OPER_MSI_{level}_TL_EPAE_{GENERATION}_A016107_{TILE}_N{baseline}" imageFormat="JPEG2000">
+{files}
+                    </Granule>
+                </Granule_List>
+            </Product_Organisation>
+        </Product_Info>
+        <Product_Image_Characteristics>
+            <Special_Values><SPECIAL_VALUE_TEXT>NODATA</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>0</SPECIAL_VALUE_INDEX></Special_Values>
+            <Special_Values><SPECIAL_VALUE_TEXT>SATURATED</SPECIAL_VALUE_TEXT><SPECIAL_VALUE_INDEX>65535</SPECIAL_VALUE_INDEX></Special_Values>
+            <Image_Display_Order><RED_CHANNEL>3</RED_CHANNEL><GREEN_CHANNEL>2</GREEN_CHANNEL><BLUE_CHANNEL>1</BLUE_CHANNEL></Image_Display_Order>
+            {quantification}
+            {offsets}
+            <Spectral_Information_List>{spectral}</Spectral_Information_List>
+            {scl_list}
+        </Product_Image_Characteristics>
+    </n1:General_Info>
+    <n1:Geometric_Info>
+        <Coordinate_Reference_System><GEO_TABLES version="1">EPSG</GEO_TABLES><HORIZONTAL_CS_TYPE>GEOGRAPHIC</HORIZONTAL_CS_TYPE></Coordinate_Reference_System>
+    </n1:Geometric_Info>
+    <n1:Quality_Indicators_Info>
+        <Cloud_Coverage_Assessment>{cloud_cover:.4f}</Cloud_Coverage_Assessment>
+    </n1:Quality_Indicators_Info>
+</n1:Level-{level[1:]}_User_Product>
+"""
+
+
+def make_product(
+    root: Path,
+    level: str = "L1C",
+    baseline: str = "02.09",
+    size: int = 240,
+    zipped: bool = False,
+    seed: int = 0,
+    cloud_fraction: float = 0.2,
+    nodata_cols: int = 0,
+    scene: np.ndarray | None = None,
+    only_r60m: bool = False,
+) -> Path:
+    """Write a synthetic Sentinel-2 product.
+
+    Args:
+        root: folder to write into (created if needed).
+        level: ``"L1C"`` or ``"L2A"``.
+        baseline: processing baseline ``"NN.NN"``; from ``"04.00"`` the DN carry the +1000 offset
+            and the MTD declares -1000, the cloud mask is ``MSK_CLASSI_B00.jp2`` and detector
+            footprints are rasters.
+        size: grid size in 10 m pixels, a multiple of 6.
+        zipped: write ``<name>.zip`` holding ``<name>.SAFE/`` (deflated) instead of the folder.
+        seed, cloud_fraction, nodata_cols, scene: see :func:`make_scene`.
+        only_r60m: L2A only: keep the band images of ``R60m`` only (SCL stays at 20 and 60 m), like
+            the cut-down real product.
+
+    Returns:
+        The ``.SAFE`` folder or the zip.
+    """
+    if level not in ("L1C", "L2A"):
+        raise ValueError(f"level must be 'L1C' or 'L2A'; got {level!r}")
+    truth = make_scene(size, seed, cloud_fraction, nodata_cols, scene)
+    post04 = tuple(int(p) for p in baseline.split(".")) >= (4, 0)
+    name = product_name(level, baseline)
+    root = Path(root)
+    safe = root / f"{name}.SAFE"
+    if safe.exists():
+        shutil.rmtree(safe)
+    granule = f"GRANULE/{level}_{TILE}_A016107_20200406T101807"
+    offset = _OFFSET if post04 else 0
+
+    def dn_file(band_id: str, resolution: int) -> np.ndarray:
+        dn = truth.band_dn(band_id, resolution)
+        return np.where(dn == _NODATA, _NODATA, dn + offset).astype(np.uint16)
+
+    image_files = []
+    if level == "L1C":
+        for b in BANDS:
+            rel = f"{granule}/IMG_DATA/{TILE}_{SENSING}_{b.id}"
+            image_files.append(rel)
+            write_jp2(safe / f"{rel}.jp2", dn_file(b.id, b.resolution), b.resolution)
+    else:
+        for resolution in (10, 20, 60):
+            folder = f"{granule}/IMG_DATA/R{resolution}m"
+            for band_id in L2A_LAYOUT[resolution]:
+                rel = f"{folder}/{TILE}_{SENSING}_{band_id}_{resolution}m"
+                image_files.append(rel)
+                if resolution == 60 or not only_r60m:
+                    write_jp2(safe / f"{rel}.jp2", dn_file(band_id, resolution), resolution)
+            if resolution > 10:
+                rel = f"{folder}/{TILE}_{SENSING}_SCL_{resolution}m"
+                image_files.append(rel)
+                scl = truth.scl20 if resolution == 20 else truth.scl20[1::3, 1::3]
+                write_jp2(safe / f"{rel}.jp2", scl, resolution)
+
+    qi = safe / granule / "QI_DATA"
+    scl60 = truth.scl20[1::3, 1::3]
+    opaque = np.isin(scl60, [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY])
+    cirrus = scl60 == SCL.THIN_CIRRUS
+    if post04:
+        classi = np.stack([opaque, cirrus, np.zeros_like(opaque)]).astype(np.uint8)
+        write_jp2(qi / "MSK_CLASSI_B00.jp2", classi, 60)
+    else:
+        features = [("OPAQUE", rings) for rings in _polygons(opaque, 60)] + [("CIRRUS", rings) for rings in _polygons(cirrus, 60)]
+        qi.mkdir(parents=True, exist_ok=True)
+        (qi / "MSK_CLOUDS_B00.gml").write_text(_gml("MSK_CLOUDS_B00", features))
+    for b in BANDS:
+        factor = b.resolution // 10
+        if post04:
+            write_jp2(qi / f"MSK_DETFOO_{b.id}.jp2", _detectors(truth, factor), b.resolution)
+        else:
+            (qi / f"MSK_DETFOO_{b.id}.gml").write_text(_detfoo_gml(truth, factor, f"MSK_DETFOO_{b.id}"))
+
+    valid20 = truth.scl20 != SCL.NO_DATA
+    cloudy = np.isin(truth.scl20, [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY, SCL.THIN_CIRRUS])
+    cloud_cover = 100.0 * cloudy[valid20].mean() if valid20.any() else 0.0
+    (safe / f"MTD_MSI{level}.xml").write_text(_mtd(level, baseline, name, image_files, cloud_cover))
+    (safe / "manifest.safe").write_text('<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1"/>\n')
+    if not zipped:
+        return safe
+    archive = root / f"{name}.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(safe.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(root).as_posix())
+    shutil.rmtree(safe)
+    return archive
