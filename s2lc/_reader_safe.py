@@ -90,7 +90,7 @@ class _Folder:
     """A ``.SAFE`` folder."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = self.path = root
         found = [n for n in MTD_FILES.values() if (root / n).is_file()]
         if not found:
             raise ProductError(f"{root} " + _NOT_A_PRODUCT.format(" or ".join(MTD_FILES.values())))
@@ -231,18 +231,13 @@ def open_safe(path: Path, pool: DatasetPool) -> ProductSource:
         container.close()
 
 
-def _open(container, pool: DatasetPool) -> ProductSource:
-    mtd_name = container.name(container.mtd)
-    meta = parse_mtd(container.read_bytes(container.mtd), mtd_name)
-    listed, scl_listed = _listed_files(meta, mtd_name)
-    invalid = (float(meta.special_values["NODATA"]), float(meta.special_values["SATURATED"]))
-    scale = 10000.0 / meta.quantification_value
-
+def _choose_files(
+    container, meta: ProductMetadata, listed: dict[str, dict[int, str]]
+) -> tuple[dict[str, tuple[int, str]], dict[str, str]]:
+    """The file each band is read from (band -> (resolution, product-relative path)), and why bands are missing."""
     chosen: dict[str, tuple[int, str]] = {}
     missing: dict[str, str] = {}
-    for band_id in BAND_IDS:
-        if band_id not in listed:
-            continue
+    for band_id in (b for b in BAND_IDS if b in listed):
         existing = {r: rel for r, rel in listed[band_id].items() if container.exists(rel)}
         if not existing:
             absent = container.name(listed[band_id][min(listed[band_id])])
@@ -251,56 +246,65 @@ def _open(container, pool: DatasetPool) -> ProductSource:
             missing[band_id] = f"its file {absent} (listed in {container.mtd}) is missing"
             continue
         resolution = _choose(band_id, existing)
-        chosen[band_id] = (resolution, existing[resolution])
+        chosen[band_id] = resolution, existing[resolution]
     if not chosen:
-        raise ProductError(f"{mtd_name}: none of the band images it lists exists; the product is incomplete, re-download it")
+        raise ProductError(f"{container.name(container.mtd)}: none of the band images it lists exists; the product is incomplete, re-download it")
     if missing:
         logger.warning("%s: %s not available: no file at any resolution", meta.id, ", ".join(missing))
-    coarser = [f"{b} at {r} m" for b, (r, _) in chosen.items() if r > band(b).resolution]
-    if coarser:
-        logger.warning("%s: no native-resolution file for %s; resampling those to 10 m", meta.id, ", ".join(coarser))
+    return chosen, missing
+
+
+def _footprint(container, pool: DatasetPool, qi: str, reference: str, grid: Grid) -> RasterRef | GmlMask | None:
+    detfoo = qi + DETFOO_MASK.format(band=reference)
+    if container.exists(detfoo + ".jp2"):
+        return _open_ref(container, pool, detfoo + ".jp2", grid, nodata=0.0)[0]
+    if container.exists(detfoo + ".gml"):
+        return _gml(container, detfoo + ".gml", grid, None)
+    logger.debug("%s: no detector footprint for %s; no data comes from DN only", container.path, reference)
+    return None
+
+
+def _cloud_layer(container, pool: DatasetPool, meta: ProductMetadata, qi: str, scl: RasterRef | None, grid: Grid) -> CloudLayer | None:
+    if meta.level == "L2A":
+        if scl is not None:
+            return CloudLayer("SCL", rasters=(scl,))
+    elif container.exists(qi + CLASSI_MASK):
+        first, _ = _open_ref(container, pool, qi + CLASSI_MASK, grid)
+        count = pool.get(first.path, first.name).count
+        if count < max(CLASSI_CLOUD_BANDS):
+            raise ProductError(f"{first.name}: {count} band(s), not the {max(CLASSI_CLOUD_BANDS)} cloud bands expected; the mask file is damaged")
+        return CloudLayer(CLASSI_MASK.split(".")[0], rasters=tuple(replace(first, index=i) for i in CLASSI_CLOUD_BANDS))
+    elif container.exists(qi + CLOUDS_GML):
+        return CloudLayer(CLOUDS_GML.split(".")[0], gml=_gml(container, qi + CLOUDS_GML, grid, CLOUDS_GML_TYPES))
+    wanted = "an SCL image" if meta.level == "L2A" else f"{CLASSI_MASK} or {CLOUDS_GML} in QI_DATA"
+    logger.warning("%s: no cloud mask (%s); clouds will not be masked", meta.id, wanted)
+    return None
+
+
+def _open(container, pool: DatasetPool) -> ProductSource:
+    meta = parse_mtd(container.read_bytes(container.mtd), container.name(container.mtd))
+    listed, scl_listed = _listed_files(meta, container.name(container.mtd))
+    chosen, missing = _choose_files(container, meta, listed)
+    invalid = (float(meta.special_values["NODATA"]), float(meta.special_values["SATURATED"]))
 
     grid = None
     bands: dict[str, RasterRef] = {}
     for band_id, (_, rel) in sorted(chosen.items(), key=lambda item: item[1][0]):  # finest first: it sets the grid
         bands[band_id], grid = _open_ref(
-            container, pool, rel, grid, nodata=invalid[0], invalid=invalid, offset=meta.offsets[band_id], scale=scale
+            container, pool, rel, grid, nodata=invalid[0], invalid=invalid,
+            offset=meta.offsets[band_id], scale=10000.0 / meta.quantification_value,
         )
     bands = {b: bands[b] for b in BAND_IDS if b in bands}
+    coarser = [f"{b} at {r.resolution} m" for b, r in bands.items() if r.resolution > band(b).resolution]
+    if coarser:
+        logger.warning("%s: no native-resolution file for %s; resampling those to 10 m", meta.id, ", ".join(coarser))
     reference = min(bands, key=lambda b: (bands[b].resolution, REFERENCE_BANDS.index(b)))
 
-    granule = meta.image_files[0].split("/IMG_DATA/")[0]
-    qi = f"{granule}/QI_DATA/"
-    footprint: RasterRef | GmlMask | None = None
-    detfoo = qi + DETFOO_MASK.format(band=reference)
-    if container.exists(detfoo + ".jp2"):
-        footprint, _ = _open_ref(container, pool, detfoo + ".jp2", grid, nodata=0.0)
-    elif container.exists(detfoo + ".gml"):
-        footprint = _gml(container, detfoo + ".gml", grid, None)
-    else:
-        logger.debug("%s: no detector footprint for %s; no data comes from DN only", meta.id, reference)
-
-    scl = None
+    qi = meta.image_files[0].split("/IMG_DATA/")[0] + "/QI_DATA/"
     existing_scl = {r: rel for r, rel in scl_listed.items() if container.exists(rel)}
-    if existing_scl:
-        scl, _ = _open_ref(container, pool, existing_scl[min(existing_scl)], grid)
-    cloud = None
-    if meta.level == "L2A" and scl is not None:
-        cloud = CloudLayer("SCL", rasters=(scl,))
-    elif meta.level == "L1C" and container.exists(qi + CLASSI_MASK):
-        first, _ = _open_ref(container, pool, qi + CLASSI_MASK, grid)
-        cloud = CloudLayer(CLASSI_MASK.split(".")[0], rasters=tuple(replace(first, index=i) for i in CLASSI_CLOUD_BANDS))
-        count = pool.get(first.path, first.name).count
-        if count < max(CLASSI_CLOUD_BANDS):
-            raise ProductError(f"{first.name}: {count} band(s), not the {max(CLASSI_CLOUD_BANDS)} cloud bands expected; the mask file is damaged")
-    elif meta.level == "L1C" and container.exists(qi + CLOUDS_GML):
-        cloud = CloudLayer(CLOUDS_GML.split(".")[0], gml=_gml(container, qi + CLOUDS_GML, grid, CLOUDS_GML_TYPES))
-    if cloud is None:
-        wanted = "an SCL image" if meta.level == "L2A" else f"{CLASSI_MASK} or {CLOUDS_GML} in QI_DATA"
-        logger.warning("%s: no cloud mask (%s); clouds will not be masked", meta.id, wanted)
-
+    scl = _open_ref(container, pool, existing_scl[min(existing_scl)], grid)[0] if existing_scl else None
     return ProductSource(
-        path=str(container.root if isinstance(container, _Folder) else container.path),
+        path=str(container.path),
         id=meta.id,
         level=meta.level,
         grid=grid,
@@ -315,8 +319,8 @@ def _open(container, pool: DatasetPool) -> ProductSource:
         special_values=dict(meta.special_values),
         cloud_cover=meta.cloud_cover,
         missing=missing,
-        footprint=footprint,
+        footprint=_footprint(container, pool, qi, reference, grid),
         scl=scl,
-        cloud=cloud,
+        cloud=_cloud_layer(container, pool, meta, qi, scl, grid),
         datasets=pool,
     )

@@ -81,6 +81,9 @@ def _nodata(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
 class Product:
     """An open Sentinel-2 product (or GeoTIFF); use :func:`open_product`. A context manager.
 
+    Its files stay open (GDAL's block cache then serves neighbouring windows); like a rasterio
+    dataset, a Product is not thread-safe: open one per thread.
+
     Attributes:
         path: the path opened.
         id: product name (``S2A_MSIL1C_…`` without ``.SAFE``; a GeoTIFF's file stem).
