@@ -21,6 +21,7 @@ from rasterio.windows import Window
 
 from s2lc.errors import ProductError
 from s2lc.masks import GmlMask
+from s2lc.sentinel2 import QUANTIFICATION_VALUE
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class ProductSource:
     spacecraft: str | None = None
     sensing_time: datetime | None = None
     tile: str | None = None
-    quantification_value: float = 10000.0
+    quantification_value: float = QUANTIFICATION_VALUE
     offsets: dict[str, float] = field(default_factory=dict)
     special_values: dict[str, int] = field(default_factory=dict)
     cloud_cover: float | None = None

@@ -32,6 +32,7 @@ from s2lc.sentinel2 import (
     DETFOO_MASK,
     IMAGE_FILE_RE,
     MTD_FILES,
+    QUANTIFICATION_VALUE,
     RESOLUTIONS,
     SCL_FILE_RE,
     band,
@@ -292,7 +293,7 @@ def _open(container, pool: DatasetPool) -> ProductSource:
     for band_id, (_, rel) in sorted(chosen.items(), key=lambda item: item[1][0]):  # finest first: it sets the grid
         bands[band_id], grid = _open_ref(
             container, pool, rel, grid, nodata=invalid[0], invalid=invalid,
-            offset=meta.offsets[band_id], scale=10000.0 / meta.quantification_value,
+            offset=meta.offsets[band_id], scale=QUANTIFICATION_VALUE / meta.quantification_value,
         )
     bands = {b: bands[b] for b in BAND_IDS if b in bands}
     coarser = [f"{b} at {r.resolution} m" for b, r in bands.items() if r.resolution > band(b).resolution]

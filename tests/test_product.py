@@ -326,3 +326,12 @@ def test_scene_generator_is_seeded():
     np.testing.assert_array_equal(a.dn, b.dn)
     assert not np.array_equal(a.dn, c.dn)
     assert set(np.unique(a.labels)) <= set(range(len(CLASSES)))
+
+
+def test_an_unusual_quantification_value_is_rescaled_to_10000(l1c_old, tmp_path):
+    product = copy_product(l1c_old, tmp_path)
+    mtd = product / "MTD_MSIL1C.xml"
+    mtd.write_text(mtd.read_text().replace(">10000</QUANTIFICATION_VALUE>", ">20000</QUANTIFICATION_VALUE>"))
+    with open_product(l1c_old) as usual, open_product(product) as unusual:
+        assert unusual.quantification_value == 20000.0
+        np.testing.assert_array_equal(unusual.read(["B04", "B05"]), usual.read(["B04", "B05"]) / 2)
