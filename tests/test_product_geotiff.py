@@ -91,3 +91,15 @@ def test_duplicate_descriptions_are_refused(tmp_path):
     path = write_tif(tmp_path / "dup.tif", RNG.integers(1, 9, (2, 5, 5)).astype(np.uint16), ["B04", "B4 again"])
     with pytest.raises(ProductError, match="both described as B04"):
         open_product(path)
+
+
+def test_a_eurosat_ordered_export_reads_b8a_from_the_last_band(tmp_path):
+    """EuroSAT MS files put B8A last; named by their descriptions, bands come back by id, not by position."""
+    from s2lc.sentinel2 import BAND_IDS, EUROSAT_MS_ORDER
+
+    data = np.stack([np.full((8, 8), 100 * (i + 1), np.uint16) for i in range(13)])  # band i holds 100 (i + 1)
+    path = write_tif(tmp_path / "eurosat_ms.tif", data, list(EUROSAT_MS_ORDER))
+    with open_product(path) as p:
+        assert p.bands_available == BAND_IDS
+        values = p.read(["B8A", "B09", "B12"])[:, 0, 0]
+    assert list(values) == [1300.0, 900.0, 1200.0]
