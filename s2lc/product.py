@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -308,6 +307,16 @@ class Product:
         }
 
 
+def _starts_like_a_zip(path: Path) -> bool:
+    """A zip with another extension: its first bytes are a local file header. (``zipfile.is_zipfile``
+    looks for a signature near the end, which a large GeoTIFF can hold by chance.)"""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None = None) -> Product:
     """Open a Sentinel-2 product or a multi-band GeoTIFF.
 
@@ -329,7 +338,7 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
         raise ProductError(f"{path}: no such file or folder; check the path")
     if path.is_file() and path.name in MTD_FILES.values():
         path = path.parent
-    is_safe = path.is_dir() or path.suffix.lower() == ".zip" or zipfile.is_zipfile(path)
+    is_safe = path.is_dir() or path.suffix.lower() == ".zip" or _starts_like_a_zip(path)
     if is_safe and bands is not None:
         raise ProductError(f"{path}: a band mapping applies to a GeoTIFF only; a .SAFE product names its own bands")
     pool = DatasetPool()

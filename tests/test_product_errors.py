@@ -143,3 +143,10 @@ def test_bad_input_via_the_cli_is_one_line_without_traceback(case, tmp_path, fix
 def test_a_band_mapping_is_for_geotiffs_only(l1c_old):
     with pytest.raises(ProductError, match="applies to a GeoTIFF only"):
         open_product(l1c_old, bands={"B04": 1})
+
+
+def test_a_zipped_product_without_the_zip_extension_is_recognised(l1c_new_zip, tmp_path):
+    renamed = tmp_path / "download"
+    renamed.write_bytes(l1c_new_zip.read_bytes())
+    with open_product(renamed) as p:
+        assert p.level == "L1C" and p.baseline == "04.00"
