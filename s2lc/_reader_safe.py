@@ -148,7 +148,8 @@ class _Zip:
             raise ProductError(f"{self.name(rel)}: cannot be read from the zip ({exc}); the archive is corrupt, download it again") from None
 
     def gdal_path(self, rel: str) -> str:
-        return f"/vsizip/{self.path}/{self.prefix}{rel}"
+        # braces delimit the archive, whatever its name ends with (GDAL splits a bare path at ".zip")
+        return f"/vsizip/{{{self.path}}}/{self.prefix}{rel}"
 
     def check_jp2(self, rel: str) -> None:
         """The box structure only: the codestream's last bytes would need the whole member inflated;
