@@ -184,3 +184,48 @@ def test_every_map_is_checked_against_the_first(tmp_path, series_files):
 def test_a_series_needs_two_maps(series_files):
     with pytest.raises(MapError, match="at least two maps, got 1"):
         change.time_series(series_files[:1])
+
+
+def test_the_example_classifies_each_product_once_then_walks_the_series(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from test_change import _classification
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "time_series.py"
+    spec = importlib.util.spec_from_file_location("time_series_example", script)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    scenes = {"c.SAFE": (T3, DATE3), "a.SAFE": (T1, DATE1), "b.SAFE": (T2, DATE2)}
+
+    class Product:  # what the script reads from s2lc.product.open_product
+        def __init__(self, name):
+            self.id = product_id(scenes[name][0])
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    classified = []
+
+    def classify(product, model, **kwargs):
+        classified.append(product)
+        when, data = scenes[product]
+        return _classification(when, data, np.full(data.shape, 0.7, np.float32))
+
+    monkeypatch.setattr(example, "open_product", Product)
+    monkeypatch.setattr(example, "classify", classify)
+    assert example.main([*scenes, "-o", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("2020-04-06 -> 2021-04-11") and "2020-04-06 -> 2022-04-06" in out
+    assert "of which flicker 0.1 ha" in out and "2.2 times the first-to-last change" in out
+    assert sorted(classified) == sorted(scenes)
+    assert (tmp_path / "change" / "series_20200406_20220406.json").is_file()
+    assert len(list((tmp_path / "maps").glob("*_landcover.tif"))) == 3
+    # a second run reuses the maps, and refuses to replace the change outputs without --overwrite
+    assert example.main([*scenes, "-o", str(tmp_path)]) == 1
+    assert sorted(classified) == sorted(scenes)
+    assert "already exist; use --overwrite" in capsys.readouterr().err
