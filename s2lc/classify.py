@@ -29,7 +29,7 @@ from s2lc.errors import ModelError
 from s2lc.legend import Legend
 from s2lc.tiling import TileGrid
 
-__all__ = ["Classification", "OUTPUT_SUFFIXES", "classify", "load_model", "output_paths"]
+__all__ = ["Classification", "OUTPUT_SUFFIXES", "classify", "load_model", "output_files", "output_paths"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,16 @@ def load_model(model: str | os.PathLike | None = None):
     from s2lc.models import SHIPPED_MODEL
 
     return load_checkpoint(SHIPPED_MODEL if model is None else model)
+
+
+def output_files(paths: dict[str, Path]) -> list[Path]:
+    """Every file written for ``paths`` (see :func:`output_paths`), styles and GDAL sidecars included."""
+    from s2lc.writers import sidecars
+
+    files = list(paths.values())
+    for key in ("map", "confidence"):
+        files.extend(sidecars(paths[key]))
+    return files
 
 
 def output_paths(out_dir: str | os.PathLike, product_id: str) -> dict[str, Path]:
@@ -135,26 +145,26 @@ class Classification:
         paths = output_paths(out, self.product_id)
         if not polygons:
             paths.pop("polygons")
-        writers.check_outputs(paths.values(), overwrite)
-        done: list[Path] = []
+        files = output_files(paths)
+        writers.check_outputs(files, overwrite)
+        existed = {f for f in files if f.exists()}
         try:
             tags = self.tags()
-            done.append(writers.write_class_map(paths["map"], self.class_map, self.transform, self.crs,
-                                                self.legend.classes, tags, overwrite=overwrite))
-            done.append(writers.write_confidence(paths["confidence"], self.confidence, self.transform, self.crs,
-                                                 tags, overwrite=overwrite))
+            writers.write_class_map(paths["map"], self.class_map, self.transform, self.crs, self.legend.classes, tags,
+                                    overwrite=overwrite)
+            writers.write_confidence(paths["confidence"], self.confidence, self.transform, self.crs, tags,
+                                     overwrite=overwrite)
             if polygons:
-                gdf = self.polygons()
-                done.append(writers.write_gpkg(paths["polygons"], gdf, "landcover", polygon_qml(self.legend.classes),
-                                               polygon_sld(self.legend.classes, "landcover"), overwrite=overwrite))
-            done.append(writers.write_quicklook(paths["quicklook"], self.class_map, self.legend.classes,
-                                                f"{self.product_id}\n{self.provenance['model']['name']}", overwrite=overwrite))
+                writers.write_gpkg(paths["polygons"], self.polygons(), "landcover", polygon_qml(self.legend.classes),
+                                   polygon_sld(self.legend.classes, "landcover"), overwrite=overwrite)
+            writers.write_quicklook(paths["quicklook"], self.class_map, self.legend.classes,
+                                    f"{self.product_id}\n{self.provenance['model']['name']}", overwrite=overwrite)
             summary = {"outputs": {k: p.name for k, p in paths.items()}, "provenance": self.provenance, "stats": self.stats}
-            done.append(writers.write_json(paths["summary"], summary, overwrite=overwrite))
+            writers.write_json(paths["summary"], summary, overwrite=overwrite)
         except BaseException:
-            for p in done:
-                for extra in (p, p.with_suffix(".qml"), p.with_name(p.name + ".aux.xml")):
-                    extra.unlink(missing_ok=True)
+            for f in files:  # leave no partial set behind: remove what this call created
+                if f not in existed:
+                    f.unlink(missing_ok=True)
             raise
         return paths
 

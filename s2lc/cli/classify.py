@@ -43,7 +43,7 @@ def classify(product, out_dir, model, device, precision, batch_size, stride, max
     from pathlib import Path
 
     from s2lc import writers
-    from s2lc.classify import classify as run, output_paths
+    from s2lc.classify import classify as run, output_files, output_paths
     from s2lc.errors import OutputError
 
     out = Path(out_dir)
@@ -59,7 +59,7 @@ def classify(product, out_dir, model, device, precision, batch_size, stride, max
             paths = output_paths(out, prod.id)
         if no_polygons:
             paths.pop("polygons")
-        writers.check_outputs(paths.values(), overwrite=False)
+        writers.check_outputs(output_files(paths), overwrite=False)
     result = run(product, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
                  precision=precision, bands=bands, progress=progress_enabled())
     paths = result.save(out, overwrite=overwrite, polygons=not no_polygons)
