@@ -1061,6 +1061,13 @@ SERIES_FILES = {
 }
 
 
+def _pair_totals(p: ChangeResult, area: float) -> dict[str, Any]:
+    px = p.pixels
+    return {"before": p.before.provenance()["sensing_time"], "after": p.after.provenance()["sensing_time"],
+            "changed_ha": px["changed"] * area, "compared_ha": px["compared"] * area,
+            "changed_fraction": px["changed"] / px["compared"] if px["compared"] else None}
+
+
 @dataclass(eq=False)
 class SeriesResult:
     """What changed over a series of dates: the result of :func:`time_series`.
@@ -1136,9 +1143,7 @@ class SeriesResult:
         return {
             "dates": [m.provenance() for m in self.maps],
             "aligned": list(self.aligned),
-            "pairs": [{"before": p.before.provenance()["sensing_time"], "after": p.after.provenance()["sensing_time"],
-                       "changed_ha": p.pixels["changed"] * area, "compared_ha": p.pixels["compared"] * area,
-                       "changed_fraction": p.summary()["changed_fraction"]} for p in self.pairs],
+            "pairs": [_pair_totals(p, area) for p in self.pairs],
             "first_to_last": {"changed_ha": overall_changed * area, "compared_ha": self.overall.pixels["compared"] * area},
             "trajectory": {
                 "observed_twice_or_more_ha": observed * area,

@@ -482,3 +482,22 @@ def test_maps_saved_by_classify_are_compared_with_their_confidence(tmp_path):
     result = change.compare(*paths)
     assert np.array_equal(result.matrix, expected_matrix())
     assert sorted(result.polygons().confidence_before.round(6)) == [0.5, 0.5, 0.8]
+
+
+def test_identical_maps_show_no_change_and_still_write_every_output(tmp_path):
+    result = change.compare(write_map(tmp_path / "a", BEFORE, T1), write_map(tmp_path / "b", BEFORE, T2))
+    assert result.pixels["changed"] == 0 and result.transitions() == []
+    assert [c.code for c in result.classes] == [UNCHANGED, NOT_COMPARED]
+    assert result.pixels["not_compared_cloud"] == 2 and result.pixels["no_data"] == 2
+    paths = result.save(tmp_path)
+    assert len(pyogrio.read_dataframe(paths["polygons"], layer="change")) == 0
+    assert json.loads(paths["summary"].read_text())["changed_fraction"] == 0
+
+
+def test_an_all_cloud_date_compares_nothing_and_says_so(tmp_path, caplog):
+    cloudy = np.full(BEFORE.shape, C, np.uint8)
+    result = change.compare(write_map(tmp_path, BEFORE, T1), write_map(tmp_path, cloudy, T2))
+    assert result.pixels["compared"] == 0 and result.pixels["not_compared_cloud"] == 22
+    assert (result.codes[BEFORE != N] == NOT_COMPARED).all()
+    assert "share no pixel with land cover at both dates" in caplog.text
+    assert result.summary()["changed_fraction"] is None

@@ -229,3 +229,13 @@ def test_the_example_classifies_each_product_once_then_walks_the_series(tmp_path
     assert example.main([*scenes, "-o", str(tmp_path)]) == 1
     assert sorted(classified) == sorted(scenes)
     assert "already exist; use --overwrite" in capsys.readouterr().err
+
+
+def test_a_stable_series_writes_an_empty_trajectory(tmp_path):
+    maps = [write_map(tmp_path / "maps", DATE1, when) for when in (T1, T2, T3)]
+    result = change.time_series(maps)
+    assert not result.trajectory.n_changes.any() and result.summary()["overstatement"] is None
+    paths = result.save(tmp_path)
+    assert len(pyogrio.read_dataframe(paths["trajectory_polygons"], layer="trajectory")) == 0
+    with rasterio.open(paths["trajectory"]) as src:
+        assert set(np.unique(src.read(1)).tolist()) == {0, 1}
