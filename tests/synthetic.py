@@ -14,7 +14,7 @@ convention, labels, SCL at 20 m) for the same arguments, so tests know the truth
 baseline 04.00 or later stores DN + 1000, as real ones do; reading either gives the same numbers.
 
 Everything depends only on the arguments (``seed`` included): the same call writes the same bytes.
-Bands are generated one at a time, so a full tile (``size=10980``) needs about 2 GB of memory;
+Bands are generated one at a time, so a full tile (``size=10980``) needs about 3 GB of memory;
 at ``size=1830`` an L2A product takes about 8 s to write on 2 cores, mostly JPEG 2000 encoding.
 """
 
