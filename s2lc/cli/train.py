@@ -55,7 +55,8 @@ def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cut
         pretrained_sha256=pretrained_sha256, freeze_epochs=freeze_epochs, precision=precision, device=device,
         weights_dtype=weights_dtype, limit_per_class=limit_per_class,
     )
-    command = "s2lc train " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else None
+    args = [a for a in sys.argv[sys.argv.index("train") + 1 :] if a != "--resume"] if "train" in sys.argv else []
+    command = "s2lc train " + " ".join(shlex.quote(a) for a in args) if args else None
     metrics = run_training(data, out, config, resume=resume, progress=progress_enabled(), command=command)
     if as_json:
         click.echo(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
