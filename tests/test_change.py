@@ -18,8 +18,8 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
+from affine import Affine
 from matplotlib.image import imread
-from rasterio.transform import from_origin
 
 from s2lc import change, writers
 from s2lc.change import NODATA, NOT_COMPARED, UNCHANGED, transition_code
@@ -31,6 +31,13 @@ CLASSES = LEGEND.classes
 CRS_UTM = "EPSG:32633"
 ORIGIN = (300_000.0, 5_900_040.0)
 PIXEL = 20.0
+
+
+def from_origin(west: float, north: float, xsize: float, ysize: float) -> Affine:
+    """rasterio.transform.from_origin, without its Affine-multiplication deprecation warning."""
+    return Affine(xsize, 0, west, 0, -ysize, north)
+
+
 TRANSFORM = from_origin(*ORIGIN, PIXEL, PIXEL)
 HA = PIXEL * PIXEL / 10_000  # hectares per pixel
 SHA = "a" * 64
@@ -451,8 +458,6 @@ def test_files_that_are_not_s2lc_classifications_are_refused(tmp_path, pair):
 
 
 def test_geographic_maps_are_refused_for_areas(tmp_path):
-    from affine import Affine
-
     geo = Affine(0.0002, 0, 15, 0, -0.0002, 53)
     before = write_map(tmp_path, BEFORE, T1, crs="EPSG:4326", transform=geo)
     after = write_map(tmp_path, AFTER, T2, crs="EPSG:4326", transform=geo)

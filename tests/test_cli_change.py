@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
-from rasterio.transform import from_origin
-from test_change import AFTER, BEFORE, CONF_AFTER, CONF_BEFORE, ORIGIN, PIXEL, T1, T2, T3, files, write_map
+from test_change import AFTER, BEFORE, CONF_AFTER, CONF_BEFORE, ORIGIN, PIXEL, T1, T2, T3, files, from_origin, write_map
 from test_change_series import DATE1, DATE2, DATE3
 
 from s2lc.cli.main import cli
