@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from s2lc import __version__
+from s2lc.cli.main import COMMANDS, cli
+
+
+def test_version_and_help_list_every_command():
+    runner = CliRunner()
+    r = runner.invoke(cli, ["--version"])
+    assert r.exit_code == 0 and __version__ in r.output
+    r = runner.invoke(cli, ["--help"])
+    assert r.exit_code == 0
+    for name in COMMANDS:
+        assert name in r.output
+
+
+def test_python_dash_m_runs_the_cli():
+    r = subprocess.run([sys.executable, "-m", "s2lc", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and __version__ in r.stdout
+
+
+def test_unknown_command_is_a_usage_error():
+    r = CliRunner().invoke(cli, ["frobnicate"])
+    assert r.exit_code == 2 and "No such command" in r.output
+
+
+def test_errors_are_one_line_and_tracebacks_need_v(tmp_path):
+    runner = CliRunner()
+    folder = tmp_path / "not_a_product"
+    folder.mkdir()
+    r = runner.invoke(cli, ["info", str(folder)])
+    assert r.exit_code == 1
+    assert "not_a_product" in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1
+    r = runner.invoke(cli, ["-v", "info", str(folder)])
+    assert r.exit_code == 1 and "Traceback" in r.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from s2lc.cli.main import cli; cli(['--help'], standalone_mode=False); print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.strip().endswith("False"), r.stdout + r.stderr
