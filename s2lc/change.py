@@ -524,11 +524,6 @@ PAIR_SUFFIXES = {
 }
 
 
-def _sidecars(path: Path) -> list[Path]:
-    """What :func:`writers.write_class_map` writes beside a raster."""
-    return [path.with_suffix(".qml"), path.with_name(path.name + ".aux.xml")]
-
-
 def _matrix_csv(names: Sequence[str], matrix: np.ndarray, fmt) -> str:
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
@@ -541,12 +536,6 @@ def _matrix_csv(names: Sequence[str], matrix: np.ndarray, fmt) -> str:
 
 def _ha(value: float) -> str:
     return repr(round(float(value), 6))
-
-
-def _write_text(path: Path, text: str, overwrite: bool) -> Path:
-    with writers.atomic_path(path, overwrite) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return path
 
 
 @dataclass(eq=False)
@@ -730,7 +719,7 @@ class ChangeResult:
             OutputError: outputs exist, or the folder is missing or cannot be written.
         """
         paths = self.output_paths(out_dir, prefix)
-        writers.check_outputs([*paths.values(), *_sidecars(paths["map"])], overwrite)
+        writers.check_outputs([*paths.values(), *writers.sidecars(paths["map"])], overwrite)
         with _cleanup_on_failure() as done:
             _write_pair(self, paths, overwrite, done, progress)
         return paths
@@ -744,7 +733,7 @@ def _cleanup_on_failure() -> Iterator[list[Path]]:
         yield done
     except BaseException:
         for p in done:
-            for extra in (p, *_sidecars(p)) if p.suffix == ".tif" else (p,):
+            for extra in (p, *writers.sidecars(p)) if p.suffix == ".tif" else (p,):
                 extra.unlink(missing_ok=True)
         raise
 
@@ -767,8 +756,8 @@ def _write_pair(result: ChangeResult, paths: dict[str, Path], overwrite: bool, d
     writes = {
         "map": lambda p: writers.write_class_map(p, result.codes, result.transform, result.crs, result.classes,
                                                  result.tags(), nodata=NODATA, overwrite=overwrite, kind="change"),
-        "matrix_pixels": lambda p: _write_text(p, _matrix_csv(names, result.matrix, lambda v: str(int(v))), overwrite),
-        "matrix_ha": lambda p: _write_text(p, _matrix_csv(names, result.matrix_ha, _ha), overwrite),
+        "matrix_pixels": lambda p: writers.write_text(p, _matrix_csv(names, result.matrix, lambda v: str(int(v))), overwrite),
+        "matrix_ha": lambda p: writers.write_text(p, _matrix_csv(names, result.matrix_ha, _ha), overwrite),
         "matrix": lambda p: writers.write_json(p, result.matrix_dict(), overwrite),
         "polygons": lambda p: writers.write_gpkg(p, result.polygons(), layer, polygon_qml(trans, "change_code"),
                                                  polygon_sld(trans, layer, "change_code"), overwrite=overwrite),
@@ -1206,7 +1195,7 @@ class SeriesResult:
 
         paths = self.output_paths(out_dir)
         rasters = [p for p in paths.values() if p.suffix == ".tif"]
-        writers.check_outputs([*paths.values(), *(s for r in rasters for s in _sidecars(r))], overwrite)
+        writers.check_outputs([*paths.values(), *(s for r in rasters for s in writers.sidecars(r))], overwrite)
         first = self.maps[0].map
         with _cleanup_on_failure() as done:
             for result, prefix in tqdm(self._pair_prefixes(), desc="writing changes", unit="pair",
