@@ -25,8 +25,10 @@ from s2lc.sentinel2 import QUANTIFICATION_VALUE
 
 logger = logging.getLogger(__name__)
 
-#: GDAL configuration for every open and read: JPEG 2000 decoding on all cores.
-GDAL_OPTIONS = {"GDAL_NUM_THREADS": "ALL_CPUS"}
+#: GDAL configuration for every open and read: JPEG 2000 decoding on all cores, and a block
+#: cache (MB) that holds a full-width strip of decoded JP2 tiles for a few bands but stays far
+#: below GDAL's default of 5 % of RAM, so reading a whole tile keeps memory bounded.
+GDAL_OPTIONS = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": 256}
 
 
 @contextmanager

@@ -77,7 +77,6 @@ class Classification:
 
     Attributes:
         class_map: (h, w) uint8 codes on the product's 10 m grid (0 no-data, cloud = legend.cloud_code).
-        confidence: (h, w) float32 probability of the chosen class; NaN where no class was given.
         transform, crs: the grid's georeferencing.
         legend: codes, names and colours.
         cell_map, cell_confidence: the same at cell resolution (one pixel per ``stride`` × ``stride``).
@@ -87,7 +86,6 @@ class Classification:
     """
 
     class_map: np.ndarray
-    confidence: np.ndarray
     transform: Any
     crs: Any
     legend: Legend
@@ -97,6 +95,18 @@ class Classification:
     product_id: str
     stats: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(h, w) float32 probability of the chosen class, NaN where no class was given.
+
+        Expanded from :attr:`cell_confidence` on each access (a full tile is 480 MB), so
+        hold on to the result rather than asking twice.
+        """
+        h, w = self.class_map.shape
+        conf = _expand(self.cell_confidence, self.stride, h, w)
+        conf[self.class_map == 0] = np.nan
+        return conf
 
     @property
     def status(self) -> str:
@@ -152,8 +162,10 @@ class Classification:
             tags = self.tags()
             writers.write_class_map(paths["map"], self.class_map, self.transform, self.crs, self.legend.classes, tags,
                                     overwrite=overwrite)
-            writers.write_confidence(paths["confidence"], self.confidence, self.transform, self.crs, tags,
+            confidence = self.confidence
+            writers.write_confidence(paths["confidence"], confidence, self.transform, self.crs, tags,
                                      overwrite=overwrite)
+            del confidence
             if polygons:
                 writers.write_gpkg(paths["polygons"], self.polygons(), "landcover", polygon_qml(self.legend.classes),
                                    polygon_sld(self.legend.classes, "landcover"), overwrite=overwrite)
@@ -219,6 +231,16 @@ class _Mosaic:
         conf[has] = mean.max(1)
         codes[~has & (valid > 0)] = cloud_code
         return codes, conf
+
+
+def _expand(cells: np.ndarray, s: int, h: int, w: int) -> np.ndarray:
+    """A (h, w) array from cells of s × s pixels (cropped at the far edges)."""
+    out = np.empty((h, w), cells.dtype)
+    for r in range(cells.shape[0]):
+        rows = out[r * s : (r + 1) * s]
+        if rows.size:
+            rows[:] = np.repeat(cells[r], s)[:w]
+    return out
 
 
 def _cell_sums(mask: np.ndarray, s: int) -> np.ndarray:
@@ -369,11 +391,9 @@ def classify(
 
         cell_codes, cell_conf = mosaic.finish(legend.cloud_code)
         h, w = g.height, g.width
-        class_map = np.repeat(np.repeat(cell_codes, stride, axis=0), stride, axis=1)[:h, :w]
-        confidence = np.repeat(np.repeat(cell_conf, stride, axis=0), stride, axis=1)[:h, :w]
-        valid = np.unpackbits(np.concatenate(valid_bits), axis=1, count=w).astype(bool)
-        class_map[~valid] = 0
-        confidence[~valid] = np.nan
+        class_map = _expand(cell_codes, stride, h, w)
+        valid = np.unpackbits(np.concatenate(valid_bits), axis=1, count=w).view(bool)
+        np.putmask(class_map, ~valid, 0)
         del valid
 
         px_area = abs(g.transform.a * g.transform.e)
@@ -422,5 +442,5 @@ def classify(
         if status != "ok":
             logger.warning("%s: no clear land to classify (%s): %.0f %% no data, %.0f %% cloud; the map says so",
                            prod.id, status, 100 * stats["nodata_fraction"], 100 * stats["map_cloud_fraction"])
-        return Classification(class_map, confidence, g.transform, g.crs, legend, cell_codes, cell_conf, stride,
+        return Classification(class_map, g.transform, g.crs, legend, cell_codes, cell_conf, stride,
                               prod.id, stats, provenance)
