@@ -1,0 +1,187 @@
+"""Benchmark ``s2lc classify`` on a synthetic full Sentinel-2 tile (10 980 × 10 980 at 10 m).
+
+Reports, in one run on this machine:
+  - model alone: patches/s of the model on 64 × 64 patches (batch 256), as classify runs it;
+  - decode: seconds to read the bands the model needs over the whole tile through the reader;
+  - end to end: wall seconds and peak RSS of ``s2lc classify`` in a fresh process;
+  - the origin's approach: ``wide_resnet50_2``, each patch upsampled to 224 × 224 and classified
+    one at a time, measured on a sample and projected to the tile, as the ratio we beat it by.
+
+Targets (issue 4): end to end ≤ 1.5 × (decode + model seconds), peak RSS ≤ 2 GB.
+
+Usage: python bench/classify_tile.py [--data DIR] [--size 10980] [--model PATH] [--json OUT]
+The synthetic tile (baseline 04.00 L1C: B02, B03, B04 as 10 m JPEG 2000 with 1024 × 1024
+tiles, a 60 m cloud mask, a no-data strip at the swath edge) is written once into --data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # the synthetic-product helpers
+
+
+def make_tile(root: Path, size: int, seed: int = 0) -> Path:
+    """A synthetic L1C product (baseline 04.00) with only the RGB bands, land-cover-like texture."""
+    import rasterio
+
+    import synthetic as syn
+
+    name = syn.product_name("L1C", "04.00")
+    safe = root / f"{name}.SAFE"
+    if (safe / "MTD_MSIL1C.xml").exists():
+        return safe
+    rng = np.random.default_rng(seed)
+    cells = -(-size // 64)
+    # land cover in 640 m blocks with some smoothness, 5 ground classes
+    labels = rng.integers(0, len(syn.CLASSES), (cells // 4 + 1, cells // 4 + 1)).repeat(4, 0).repeat(4, 1)
+    labels = np.where(rng.random((labels.shape)) < 0.3, rng.integers(0, len(syn.CLASSES), labels.shape), labels)
+    granule = "GRANULE/L1C_T33UUU_A016107_20200406T101807"
+    nodata_cols = size // 12
+    files = []
+    from s2lc.sentinel2 import BAND_IDS
+
+    for band_id in ("B02", "B03", "B04"):
+        spectrum = syn.SPECTRA[:, BAND_IDS.index(band_id)]
+        out = np.empty((size, size), np.uint16)
+        for r0 in range(0, size, 1024):  # build row blocks to keep memory low
+            r1 = min(size, r0 + 1024)
+            lab = labels[r0 // 64 : (r1 - 1) // 64 + 1].repeat(64, 0).repeat(64, 1)
+            lab = lab[(r0 % 64) : (r0 % 64) + (r1 - r0), :size]
+            block = spectrum[lab] * (0.9 + 0.2 * rng.random((r1 - r0, size))) + 1000  # + offset (04.00)
+            out[r0:r1] = np.clip(block, 1, 65535).astype(np.uint16)
+        out[:, :nodata_cols] = 0
+        rel = f"{granule}/IMG_DATA/T33UUU_{syn.SENSING}_{band_id}"
+        files.append(rel)
+        path = safe / f"{rel}.jp2"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        profile = dict(driver="JP2OpenJPEG", width=size, height=size, count=1, dtype="uint16", crs=syn.CRS,
+                       transform=rasterio.Affine(10, 0, syn.ORIGIN[0], 0, -10, syn.ORIGIN[1]),
+                       QUALITY=100, REVERSIBLE="YES", YCC="NO", BLOCKXSIZE=1024, BLOCKYSIZE=1024, NUM_THREADS="ALL_CPUS")
+        t0 = time.perf_counter()
+        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **profile) as dst:
+            dst.write(out, 1)
+        print(f"wrote {path.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        del out
+    n60 = -(-size // 6)
+    cloud = np.zeros((3, n60, n60), np.uint8)
+    cloud[0, n60 // 3 : n60 // 3 + n60 // 10, n60 // 2 : n60 // 2 + n60 // 8] = 1  # a cloud block, ~1 % of the tile
+    syn.write_jp2(safe / granule / "QI_DATA" / "MSK_CLASSI_B00.jp2", cloud, 60)
+    (safe / "MTD_MSIL1C.xml").write_text(syn._mtd("L1C", "04.00", name, files, 1.2))
+    return safe
+
+
+def bench_decode(product: Path, bands: list[str]) -> float:
+    from s2lc.product import open_product
+
+    t0 = time.perf_counter()
+    with open_product(product) as p:
+        for b in bands:
+            arr = p.read([b])
+            del arr
+    return time.perf_counter() - t0
+
+
+def bench_model(model_path: str | None, n: int = 4096, batch: int = 256) -> tuple[float, dict]:
+    import torch
+
+    from s2lc.classify import load_model
+    from s2lc.inference import predict_proba
+
+    loaded = load_model(model_path)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.integers(1, 255, (n, len(loaded.contract.bands), 64, 64), dtype=np.uint8))
+    predict_proba(loaded.model, x[:batch], loaded.contract.divisor, batch_size=batch)  # warm-up
+    rates = {}
+    for precision in ("auto", "fp32"):
+        t0 = time.perf_counter()
+        predict_proba(loaded.model, x, loaded.contract.divisor, batch_size=batch, precision=precision)
+        rates[precision] = n / (time.perf_counter() - t0)
+    return rates["auto"], {"arch": loaded.contract.arch, "patches_per_s_fp32": rates["fp32"], "file_mb": loaded.path.stat().st_size / 1e6}
+
+
+def bench_origin(n: int = 24) -> float:
+    """The origin notebook's way: wide_resnet50_2, 224 × 224, one patch per call (fp32)."""
+    import torch
+
+    from s2lc.models import build_model
+
+    model = build_model("wide_resnet50_2", 3, 10).eval()
+    rng = np.random.default_rng(0)
+    patches = torch.from_numpy(rng.integers(1, 255, (n + 2, 3, 64, 64), dtype=np.uint8))
+    with torch.inference_mode():
+        for i in range(n + 2):
+            if i == 2:
+                t0 = time.perf_counter()
+            x = patches[i : i + 1].float() / 255
+            x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
+            model(x).argmax(1).item()
+    return n / (time.perf_counter() - t0)
+
+
+def bench_end_to_end(product: Path, model_path: str | None, out: Path) -> tuple[float, float, dict]:
+    cmd = [sys.executable, "-m", "s2lc", "-q", "classify", str(product), "-o", str(out), "--overwrite", "--json"]
+    if model_path:
+        cmd += ["--model", model_path]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        raise SystemExit(f"classify failed: {proc.stderr.strip()}")
+    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, rss_mb, json.loads(proc.stdout)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path(os.environ.get("S2LC_BENCH_DIR", "/tmp/s2lc-bench")))
+    ap.add_argument("--size", type=int, default=10980)
+    ap.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    ap.add_argument("--origin-patches", type=int, default=24)
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args()
+
+    args.data.mkdir(parents=True, exist_ok=True)
+    product = make_tile(args.data / f"tile{args.size}", args.size)
+    from s2lc.classify import load_model
+    from s2lc.tiling import TileGrid
+
+    bands = load_model(args.model).contract.bands
+    n_patches = len(TileGrid(args.size, args.size))
+    decode_s = bench_decode(product, list(bands))
+    rate, model_info = bench_model(args.model)
+    model_s = n_patches / rate
+    wall, rss_mb, summary = bench_end_to_end(product, args.model, args.data / "out")
+    origin_rate = bench_origin(args.origin_patches)
+    origin_s = n_patches / origin_rate
+    res = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.python_version()}",
+        "tile": f"{args.size} x {args.size}", "patches": n_patches,
+        "patches_classified": summary["stats"]["patches"]["classified"],
+        "model": model_info, "model_patches_per_s": rate, "model_seconds": model_s,
+        "decode_seconds": decode_s, "end_to_end_seconds": wall,
+        "end_to_end_over_decode_plus_model": wall / (decode_s + model_s),
+        "peak_rss_mb": rss_mb,
+        "classify_internal_seconds": summary["stats"]["seconds"],
+        "origin_patches_per_s": origin_rate, "origin_projected_seconds": origin_s,
+        "speedup_over_origin": origin_s / wall,
+    }
+    text = json.dumps(res, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
