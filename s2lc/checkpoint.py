@@ -9,7 +9,7 @@ metadata holds the model's *contract* as JSON and the SHA-256 of its tensors:
   rounded when ``round`` is set, with ``nodata`` for missing pixels, then divided by ``divisor``.
   For EuroSAT RGB this is L1C DN 0–2750 → 1–255 (as the dataset's JPEGs were made), ÷ 255;
 - ``mean``/``std``: normalisation of that 0–1 input (applied inside the network);
-- ``classes``: class names, codes 1..n in a map; ``patch_size``; ``level`` the data was L1C or L2A;
+- ``classes`` and ``codes``: class names and their map codes (1..n); ``patch_size``; ``level`` the data was L1C or L2A;
 - ``training``, ``metrics``, ``s2lc_version``, ``name``.
 
 Loading recomputes the tensors' hash: a mismatch or a missing field is a :class:`CheckpointError`.
@@ -68,6 +68,13 @@ class ModelContract:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     s2lc_version: str = __version__
+    codes: list[int] = field(default_factory=list)  #: map code of each class (1..n; 0 is no data, n + 1 cloud)
+
+    def __post_init__(self) -> None:
+        if not self.codes:
+            self.codes = list(range(1, len(self.classes) + 1))
+        if len(self.codes) != len(self.classes):
+            raise CheckpointError(f"contract has {len(self.codes)} codes for {len(self.classes)} classes")
 
     def to_dst(self, dn: np.ndarray) -> np.ndarray:
         """Scale DN (any shape, NaN = no data) to the dataset's stored values (uint8 for RGB).
@@ -164,7 +171,10 @@ def read_contract(path: str | os.PathLike) -> tuple[ModelContract, str, dict[str
     if missing:
         raise CheckpointError(f"{path}: contract lacks field(s) {', '.join(missing)}")
     known = set(ModelContract.__dataclass_fields__)
-    contract = ModelContract(**{k: v for k, v in raw.items() if k in known})
+    try:
+        contract = ModelContract(**{k: v for k, v in raw.items() if k in known})
+    except (CheckpointError, TypeError) as exc:
+        raise CheckpointError(f"{path}: invalid contract: {exc}") from exc
     return contract, meta[_HASH_KEY], tensors
 
 
