@@ -1,7 +1,7 @@
 """A Sentinel-2 scene to a land-cover map: tile, preprocess per the model's contract, infer, assemble.
 
 The scene is processed in strips of patch rows: a reader thread decodes the next strip while
-the model labels the current one, so memory stays bounded by a strip (about 1 024 rows) plus
+the model labels the current one, so memory stays bounded by a strip (about 512 rows) plus
 the outputs, whatever the scene size. Patches follow :mod:`s2lc.tiling`; a patch with no valid
 pixel is skipped, and one whose cloud fraction (of its valid pixels) exceeds ``max_cloud`` is
 marked cloud instead of being labelled.
@@ -103,10 +103,10 @@ class Classification:
         Expanded from :attr:`cell_confidence` on each access (a full tile is 480 MB), so
         hold on to the result rather than asking twice.
         """
-        h, w = self.class_map.shape
-        conf = _expand(self.cell_confidence, self.stride, h, w)
-        conf[self.class_map == 0] = np.nan
-        return conf
+        return self._confidence_rows()[0 : self.class_map.shape[0]]
+
+    def _confidence_rows(self) -> "_CellRows":
+        return _CellRows(self.cell_confidence, self.stride, self.class_map)
 
     @property
     def status(self) -> str:
@@ -162,10 +162,8 @@ class Classification:
             tags = self.tags()
             writers.write_class_map(paths["map"], self.class_map, self.transform, self.crs, self.legend.classes, tags,
                                     overwrite=overwrite)
-            confidence = self.confidence
-            writers.write_confidence(paths["confidence"], confidence, self.transform, self.crs, tags,
-                                     overwrite=overwrite)
-            del confidence
+            writers.write_confidence(paths["confidence"], self._confidence_rows(), self.transform, self.crs, tags,
+                                     overwrite=overwrite)  # expanded row block by row block
             if polygons:
                 writers.write_gpkg(paths["polygons"], self.polygons(), "landcover", polygon_qml(self.legend.classes),
                                    polygon_sld(self.legend.classes, "landcover"), overwrite=overwrite)
@@ -236,11 +234,34 @@ class _Mosaic:
 def _expand(cells: np.ndarray, s: int, h: int, w: int) -> np.ndarray:
     """A (h, w) array from cells of s × s pixels (cropped at the far edges)."""
     out = np.empty((h, w), cells.dtype)
-    for r in range(cells.shape[0]):
+    for r in range(min(cells.shape[0], -(-h // s))):
         rows = out[r * s : (r + 1) * s]
         if rows.size:
             rows[:] = np.repeat(cells[r], s)[:w]
     return out
+
+
+class _CellRows:
+    """Rows of a cell raster expanded to the pixel grid on request, NaN where the map has no
+    data: a :class:`s2lc.writers.RowSource`, so a whole tile's confidence (480 MB as float32)
+    is never held at once."""
+
+    ndim = 2
+
+    def __init__(self, cells: np.ndarray, stride: int, class_map: np.ndarray):
+        self.cells, self.stride, self.class_map = cells, stride, class_map
+        self.shape = class_map.shape
+        self.dtype = cells.dtype
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        r0, r1, step = rows.indices(self.shape[0])
+        if step != 1:
+            raise IndexError("only contiguous row slices")
+        s = self.stride
+        c0 = r0 // s
+        block = _expand(self.cells[c0:], s, r1 - c0 * s, self.shape[1])[r0 - c0 * s :]
+        block[self.class_map[r0:r1] == 0] = np.nan
+        return block
 
 
 def _cell_sums(mask: np.ndarray, s: int) -> np.ndarray:
@@ -267,7 +288,7 @@ def classify(
     max_cloud: float = 0.5,
     precision: str = "auto",
     bands: dict[str, int] | None = None,
-    strip_rows: int = 1024,
+    strip_rows: int = 512,
     progress: bool = False,
 ) -> Classification:
     """Classify a Sentinel-2 product (or a multi-band GeoTIFF) into a land-cover map.
@@ -282,7 +303,7 @@ def classify(
         max_cloud: a patch whose cloud fraction exceeds this is marked cloud, not classified.
         precision: ``auto`` (fp16 on CUDA, bf16 on CPUs that support it natively), ``fp32``, ``bf16``, ``fp16``.
         bands: band id → 1-based index, for a GeoTIFF whose descriptions don't name its bands.
-        strip_rows: approximate pixel rows read at a time (memory bound).
+        strip_rows: approximate pixel rows read at a time (bounds memory: 22 MB of float32 a band across a whole tile).
         progress: tqdm bar with ETA on stderr.
 
     Returns:
@@ -340,10 +361,11 @@ def classify(
             masks = prod.read_masks(window=strip.window)
             valid = ~(masks.nodata | np.isnan(dn).any(axis=0))
             cloud = masks.cloud & valid if masks.cloud is not None else None
-            dst = contract.to_dst(dn)
-            dst[:, ~valid] = contract.scaling["nodata"]
-            if to_uint8:
-                dst = dst.astype(np.uint8)
+            dst = np.empty(dn.shape, np.uint8 if to_uint8 else np.float32)
+            for i in range(len(dn)):  # band by band: one float copy at a time
+                dst[i] = contract.to_dst(dn[i])
+                dst[i][~valid] = contract.scaling["nodata"]
+            del dn
             pad = ((0, 0), (0, strip.pad_bottom), (0, strip.pad_right))
             dst = np.pad(dst, pad, mode="symmetric")
             timings["read"] += time.perf_counter() - t0
@@ -391,10 +413,13 @@ def classify(
 
         cell_codes, cell_conf = mosaic.finish(legend.cloud_code)
         h, w = g.height, g.width
+        dst = valid = cloud = views = sel = None  # let the last strip's arrays go
         class_map = _expand(cell_codes, stride, h, w)
-        valid = np.unpackbits(np.concatenate(valid_bits), axis=1, count=w).view(bool)
-        np.putmask(class_map, ~valid, 0)
-        del valid
+        row = 0
+        for bits in valid_bits:  # no data → 0, strip by strip (a whole-tile mask is 120 MB)
+            valid = np.unpackbits(bits, axis=1, count=w).view(bool)
+            np.putmask(class_map[row : row + len(valid)], ~valid, 0)
+            row += len(valid)
 
         px_area = abs(g.transform.a * g.transform.e)
         counts = np.bincount(class_map.ravel(), minlength=legend.cloud_code + 1)

@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import rasterio
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAP_KINDS",
     "ClassMap",
+    "RowSource",
     "atomic_path",
     "check_outputs",
     "class_qml",
@@ -246,6 +247,19 @@ def sidecars(path: str | os.PathLike) -> tuple[Path, Path]:
     PAM file (``map.tif.aux.xml``). Pass them to :func:`check_outputs` with the raster."""
     path = Path(path)
     return path.with_suffix(".qml"), path.with_name(path.name + ".aux.xml")
+
+
+@runtime_checkable
+class RowSource(Protocol):
+    """A (height, width) raster produced a slice of rows at a time (``source[r0:r1]`` gives a
+    (r1 - r0, width) array), so a large raster can be written without holding it whole.
+    :func:`write_confidence` accepts one in place of an array."""
+
+    shape: tuple[int, int]
+    ndim: int
+    dtype: np.dtype
+
+    def __getitem__(self, rows: slice) -> np.ndarray: ...
 
 
 def _check_grid(data: np.ndarray, transform: Affine, crs: Any) -> None:
@@ -451,7 +465,8 @@ def write_confidence(
 
     Args:
         path: the ``.tif`` to write; ``<stem>.qml`` is written beside it.
-        data: (h, w) float32 in [0, 1], NaN where there is no data (no-data value NaN).
+        data: (h, w) float32 in [0, 1], NaN where there is no data (no-data value NaN), or a
+            :class:`RowSource` of that.
         transform: the raster's affine transform.
         crs: its CRS.
         tags: provenance, as in :func:`write_class_map`.
@@ -466,13 +481,17 @@ def write_confidence(
         ValueError: values outside [0, 1], a reserved tag.
     """
     path = Path(path)
-    data = np.asarray(data)
+    if not isinstance(data, RowSource):
+        data = np.asarray(data)
     _check_grid(data, transform, crs)
     if data.dtype != np.float32:
         raise TypeError(f"confidence is float32, got {data.dtype}")
+    low, high = np.inf, -np.inf
     with warnings.catch_warnings():  # an all-NaN map (all cloud) is valid
         warnings.filterwarnings("ignore", "All-NaN", RuntimeWarning)
-        low, high = np.nanmin(data), np.nanmax(data)
+        for row in range(0, data.shape[0], _BLOCKSIZE):
+            block = data[row:row + _BLOCKSIZE]
+            low, high = min(low, np.nanmin(block)), max(high, np.nanmax(block))
     if low < 0 or high > 1:
         raise ValueError(f"confidence must lie in [0, 1] (NaN for no data); got {low}..{high}")
     tags = _string_tags(tags)

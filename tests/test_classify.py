@@ -168,6 +168,7 @@ def test_outputs_reopen_styled_and_georeferenced(tmp_path, l1c, toy):
     assert "Annual crop" in labels
     with rasterio.open(paths["confidence"]) as src:
         assert src.dtypes[0] == "float32" and src.transform == res.transform
+        np.testing.assert_array_equal(src.read(1), res.confidence)  # written row block by row block
     import pyogrio
 
     df = pyogrio.read_dataframe(paths["polygons"], layer="landcover")
