@@ -28,6 +28,7 @@ from s2lc import __version__
 from s2lc.errors import ModelError
 from s2lc.legend import Legend
 from s2lc.tiling import TileGrid
+from s2lc.writers import count_codes
 
 __all__ = ["Classification", "OUTPUT_SUFFIXES", "classify", "load_model", "output_files", "output_paths"]
 
@@ -422,7 +423,7 @@ def classify(
             row += len(valid)
 
         px_area = abs(g.transform.a * g.transform.e)
-        counts = np.bincount(class_map.ravel(), minlength=legend.cloud_code + 1)
+        counts = count_codes(class_map)
         n_px = h * w
         n_valid_px = n_px - int(counts[0])
         area_ha = {c.name: float(counts[c.code] * px_area / 1e4) for c in legend.classes}

@@ -60,6 +60,7 @@ __all__ = [
     "atomic_path",
     "check_outputs",
     "class_qml",
+    "count_codes",
     "polygons",
     "read_class_map",
     "sidecars",
@@ -280,17 +281,28 @@ def _check_classes(classes: Sequence[LandCoverClass], nodata: int) -> None:
         raise ValueError(f"legend codes must be 0–255 and differ from no-data ({nodata}); got {bad}")
 
 
+def count_codes(data: np.ndarray) -> np.ndarray:
+    """Pixels per code of a uint8 map, (256,) int64, counted in row blocks (``np.bincount``
+    casts to int64: on a whole tile at once that copy alone is 960 MB).
+
+    Raises:
+        TypeError: ``data`` is not uint8.
+    """
+    if data.dtype != np.uint8:
+        raise TypeError(f"class maps are uint8, got {data.dtype}")
+    counts = np.zeros(256, np.int64)
+    for start in range(0, data.shape[0], _COUNT_ROWS):
+        counts += np.bincount(data[start:start + _COUNT_ROWS].ravel(), minlength=256)
+    return counts
+
+
 def _code_counts(data: np.ndarray, classes: Sequence[LandCoverClass], nodata: int) -> np.ndarray:
     """Pixels per code, (256,) int64, after checking that every code in ``data`` is in the legend.
 
     Raises:
         MapError: ``data`` holds codes that are neither in ``classes`` nor no-data.
     """
-    if data.dtype != np.uint8:
-        raise TypeError(f"class maps are uint8, got {data.dtype}")
-    counts = np.zeros(256, np.int64)
-    for start in range(0, data.shape[0], _COUNT_ROWS):  # bincount casts to int64: bound that copy
-        counts += np.bincount(data[start:start + _COUNT_ROWS].ravel(), minlength=256)
+    counts = count_codes(data)
     unknown = sorted(set(np.flatnonzero(counts).tolist()) - {c.code for c in classes} - {nodata})
     if unknown:
         raise MapError(f"the map holds codes {unknown} that are not in its legend; add them to the classes")
