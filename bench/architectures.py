@@ -1,8 +1,8 @@
 """Speed and size of the registered architectures for 64 × 64 RGB patches on this machine.
 
 For each architecture: parameters, checkpoint size (float16 weights, as s2lc saves them),
-and inference patches/s at batch 256 in bf16 autocast (the CPU default where supported) and
-in fp32, measured after a warm-up batch. Accuracy is not measured here (it needs training):
+and inference patches/s at batch 256, batch norm folded into the convolutions as s2lc runs
+it, in bf16 autocast (the CPU default where supported) and in fp32, after a warm-up batch. Accuracy is not measured here (it needs training):
 see docs/model-card.md.
 
 Usage: python bench/architectures.py [--arch resnet18 ...] [--n 1024] [--json OUT]
@@ -24,7 +24,7 @@ import torch
 from s2lc.checkpoint import RGB_SCALING, ModelContract, save_checkpoint
 from s2lc.inference import predict_proba
 from s2lc.legend import EUROSAT_CLASSES
-from s2lc.models import ARCHITECTURES, build_model
+from s2lc.models import ARCHITECTURES, build_model, fuse_for_inference
 
 
 def measure(arch: str, n: int, batch: int = 256) -> dict:
@@ -38,10 +38,11 @@ def measure(arch: str, n: int, batch: int = 256) -> dict:
         size_mb = path.stat().st_size / 1e6
     x = torch.from_numpy(np.random.default_rng(0).integers(1, 255, (n, 3, 64, 64), dtype=np.uint8))
     out = {"arch": arch, "params_m": params / 1e6, "file_mb_fp16": size_mb}
+    fused = fuse_for_inference(model)  # as s2lc classify, serve and evaluate run it
     for precision in ("auto", "fp32"):
-        predict_proba(model, x[:batch], 255.0, batch_size=batch, precision=precision)  # warm-up
+        predict_proba(fused, x[:batch], 255.0, batch_size=batch, precision=precision)  # warm-up
         t0 = time.perf_counter()
-        predict_proba(model, x, 255.0, batch_size=batch, precision=precision)
+        predict_proba(fused, x, 255.0, batch_size=batch, precision=precision)
         out[f"patches_per_s_{precision}"] = n / (time.perf_counter() - t0)
     return out
 

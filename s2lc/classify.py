@@ -45,15 +45,18 @@ OUTPUT_SUFFIXES = {
 
 
 def load_model(model: str | os.PathLike | None = None):
-    """Load a checkpoint, the shipped EuroSAT model when ``model`` is None.
+    """Load a checkpoint for inference (batch norm folded into the convolutions), the shipped
+    EuroSAT model when ``model`` is None.
 
     Raises:
         CheckpointError: missing or invalid file.
     """
     from s2lc.checkpoint import load_checkpoint
-    from s2lc.models import SHIPPED_MODEL
+    from s2lc.models import SHIPPED_MODEL, fuse_for_inference
 
-    return load_checkpoint(SHIPPED_MODEL if model is None else model)
+    loaded = load_checkpoint(SHIPPED_MODEL if model is None else model)
+    loaded.model = fuse_for_inference(loaded.model)
+    return loaded
 
 
 def output_files(paths: dict[str, Path]) -> list[Path]:

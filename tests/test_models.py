@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from s2lc.errors import ModelError
-from s2lc.models import ARCHITECTURES, build_model, load_pretrained, set_backbone_trainable
+from s2lc.models import ARCHITECTURES, build_model, fuse_for_inference, load_pretrained, set_backbone_trainable
 
 
 def test_registry_builds_any_band_count():
@@ -95,3 +95,18 @@ def test_pretrained_rgb_filters_adapt_to_more_bands(tmp_path):
 def test_every_registered_arch_builds():
     for name in ARCHITECTURES:
         assert build_model(name, 3, 10).body.fc is not None
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "wide_resnet50_2"])
+def test_fused_inference_model_gives_the_same_outputs(arch):
+    torch.manual_seed(0)
+    m = build_model(arch, 3, 10, [0.3, 0.4, 0.5], [0.2, 0.2, 0.2])
+    m.train()
+    m(torch.rand(16, 3, 64, 64))  # non-trivial batch-norm statistics
+    m.eval()
+    x = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():
+        ref = m(x)
+        fused = fuse_for_inference(m)
+        assert not any(isinstance(mod, nn.BatchNorm2d) for mod in fused.modules())
+        torch.testing.assert_close(fused(x), ref, atol=1e-4, rtol=1e-4)
