@@ -476,7 +476,9 @@ def _classification(when: str, data: np.ndarray, conf: np.ndarray):
                   "offsets_applied": {"B04": 0.0}, "cloud_fraction": 0.1,
                   "model": {"name": "eurosat-rgb", "sha256": SHA}, "parameters": {"stride": 1}}
     stats = {"status": "ok", "area_ha": {}}
-    return Classification(data, conf, TRANSFORM, CRS_UTM, LEGEND, data, conf, 1, product_id(when), stats, provenance)
+    return Classification(class_map=data, transform=TRANSFORM, crs=CRS_UTM, legend=LEGEND, cell_map=data,
+                          cell_confidence=conf, stride=1, product_id=product_id(when), stats=stats,
+                          provenance=provenance)
 
 
 def test_maps_saved_by_classify_are_compared_with_their_confidence(tmp_path):
