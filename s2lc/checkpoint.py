@@ -29,7 +29,7 @@ import torch
 
 from s2lc import __version__
 from s2lc.errors import CheckpointError
-from s2lc.models import PatchClassifier, build_model
+from s2lc.models import PatchClassifier, build_model, fuse_for_inference
 
 __all__ = [
     "LoadedModel",
@@ -137,14 +137,12 @@ def save_checkpoint(
         k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.state_dict().items()
     }
+    from s2lc.writers import atomic_path
+
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     meta = {_META_KEY: json.dumps(asdict(contract)), _HASH_KEY: tensors_sha256(state)}
-    try:
+    with atomic_path(path, overwrite=True) as tmp:
         save_file(state, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return file_sha256(path)
 
 
@@ -178,8 +176,11 @@ def read_contract(path: str | os.PathLike) -> tuple[ModelContract, str, dict[str
     return contract, meta[_HASH_KEY], tensors
 
 
-def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
+def load_checkpoint(path: str | os.PathLike, fuse: bool = False) -> LoadedModel:
     """Load a checkpoint for inference, verifying its tensors' SHA-256 and its contract.
+
+    With ``fuse``, batch norm is folded into the convolutions
+    (:func:`s2lc.models.fuse_for_inference`): faster, but the model can no longer be trained.
 
     Raises:
         CheckpointError: missing file, not a checkpoint, missing contract field, hash mismatch,
@@ -200,4 +201,6 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     except Exception as exc:
         raise CheckpointError(f"{path}: weights do not fit architecture {contract.arch!r}: {exc}") from exc
     model.eval()
+    if fuse:
+        model = fuse_for_inference(model)
     return LoadedModel(model, contract, path, file_sha256(path))

@@ -80,10 +80,7 @@ def evaluate(
     from s2lc.errors import DatasetError
     from s2lc.inference import predict_proba, resolve_device
 
-    from s2lc.models import fuse_for_inference
-
-    loaded = load_checkpoint(model_path)
-    loaded.model = fuse_for_inference(loaded.model)
+    loaded = load_checkpoint(model_path, fuse=True)
     contract = loaded.contract
     ds = load_dataset(data, classes=contract.classes, progress=progress)
     if list(ds.bands) != list(contract.bands):

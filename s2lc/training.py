@@ -116,9 +116,10 @@ def _subset(ds: PatchDataset, limit: int | None) -> PatchDataset:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    from s2lc.writers import atomic_path
+
+    with atomic_path(path, overwrite=True) as tmp:
+        torch.save(obj, tmp)
 
 
 def _evaluate(model, images, labels, divisor, device, precision, batch_size=512) -> tuple[float, float, np.ndarray]:
