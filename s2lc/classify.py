@@ -16,10 +16,11 @@ import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -29,6 +30,9 @@ from s2lc.errors import ModelError
 from s2lc.legend import Legend
 from s2lc.tiling import TileGrid
 from s2lc.writers import count_codes
+
+if TYPE_CHECKING:
+    from s2lc.product import Product
 
 __all__ = ["Classification", "OUTPUT_SUFFIXES", "classify", "load_model", "output_files", "output_paths"]
 
@@ -52,11 +56,9 @@ def load_model(model: str | os.PathLike | None = None):
         CheckpointError: missing or invalid file.
     """
     from s2lc.checkpoint import load_checkpoint
-    from s2lc.models import SHIPPED_MODEL, fuse_for_inference
+    from s2lc.models import SHIPPED_MODEL
 
-    loaded = load_checkpoint(SHIPPED_MODEL if model is None else model)
-    loaded.model = fuse_for_inference(loaded.model)
-    return loaded
+    return load_checkpoint(SHIPPED_MODEL if model is None else model, fuse=True)
 
 
 def output_files(paths: dict[str, Path]) -> list[Path]:
@@ -283,7 +285,7 @@ def _patch_sums(cells: np.ndarray, m: int, nr: int, nc: int) -> np.ndarray:
 
 
 def classify(
-    product: str | os.PathLike,
+    product: "str | os.PathLike | Product",
     model: str | os.PathLike | None = None,
     *,
     device: str = "auto",
@@ -298,7 +300,8 @@ def classify(
     """Classify a Sentinel-2 product (or a multi-band GeoTIFF) into a land-cover map.
 
     Args:
-        product: ``.SAFE`` folder, zipped ``.SAFE`` or GeoTIFF.
+        product: ``.SAFE`` folder, zipped ``.SAFE`` or GeoTIFF, or a product already opened with
+            :func:`s2lc.product.open_product` (then ``bands`` is ignored and it stays open).
         model: checkpoint path; the shipped EuroSAT model when None.
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: patches per inference batch.
@@ -321,7 +324,7 @@ def classify(
     from tqdm import tqdm
 
     from s2lc.inference import predict_proba, resolve_device, resolve_precision
-    from s2lc.product import open_product
+    from s2lc.product import Product, open_product
 
     t_start = time.perf_counter()
     loaded = load_model(model)
@@ -336,11 +339,13 @@ def classify(
     legend = Legend.from_names(contract.classes)
     timings = {"read": 0.0, "model": 0.0}
 
-    with open_product(product, bands=bands) as prod:
+    # an open Product is used as it is (and left open); a path is opened and closed here
+    opened = nullcontext(product) if isinstance(product, Product) else open_product(product, bands=bands)
+    with opened as prod:
         missing = [b for b in contract.bands if b not in prod.bands_available]
         if missing:
             raise ModelError(
-                f"{product}: lacks band(s) {', '.join(missing)} that model {contract.name or loaded.path.name} needs "
+                f"{prod.path}: lacks band(s) {', '.join(missing)} that model {contract.name or loaded.path.name} needs "
                 f"({', '.join(contract.bands)}); use a product with them or another model"
             )
         if prod.level != contract.level and prod.level in ("L1C", "L2A"):
@@ -446,7 +451,7 @@ def classify(
         sensing = prod.sensing_time
         provenance = {
             "product_id": prod.id,
-            "product_path": str(product),
+            "product_path": str(prod.path),
             "level": prod.level,
             "baseline": prod.baseline,
             "tile": prod.tile,

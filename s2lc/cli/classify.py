@@ -45,23 +45,21 @@ def classify(product, out_dir, model, device, precision, batch_size, stride, max
     from s2lc import writers
     from s2lc.classify import classify as run, output_files, output_paths
     from s2lc.errors import OutputError
+    from s2lc.product import open_product
 
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable -o") from exc
-    if not overwrite:
-        # refuse before hours of work when the outputs already exist; the product id names them
-        from s2lc.product import open_product
-
-        with open_product(product, bands=bands) as prod:
+    with open_product(product, bands=bands) as prod:
+        if not overwrite:  # refuse before hours of work when the outputs already exist
             paths = output_paths(out, prod.id)
-        if no_polygons:
-            paths.pop("polygons")
-        writers.check_outputs(output_files(paths), overwrite=False)
-    result = run(product, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
-                 precision=precision, bands=bands, progress=progress_enabled())
+            if no_polygons:
+                paths.pop("polygons")
+            writers.check_outputs(output_files(paths), overwrite=False)
+        result = run(prod, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
+                     precision=precision, progress=progress_enabled())
     paths = result.save(out, overwrite=overwrite, polygons=not no_polygons)
     s = result.stats
     if as_json:
