@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,9 @@ class TrainConfig:
     device: str = "auto"
     weights_dtype: str = "float16"  #: how the final checkpoint stores weights
     limit_per_class: int | None = None  #: use at most this many patches per class (smoke runs)
+    teacher: str | None = None  #: an s2lc checkpoint to distil from (its 8-fold TTA probabilities)
+    teacher_sha256: str | None = None  #: sha256 of the teacher file (filled in when not given)
+    distill: float = 0.7  #: weight of the teacher's probabilities in the target (the rest: the label)
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool) -> torch.Tensor:
@@ -122,6 +125,26 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
+def _teacher_probabilities(config: TrainConfig, ds: PatchDataset, train_idx: np.ndarray, divisor: float,
+                           device: torch.device) -> torch.Tensor:
+    """The teacher's class probabilities for the training patches, averaged over the 8 flips/rotations.
+
+    The average is invariant to the flips/rotations the student sees, so one pass serves every epoch.
+    """
+    from s2lc.checkpoint import load_checkpoint
+
+    teacher = load_checkpoint(config.teacher, fuse=True)
+    c = teacher.contract
+    if list(c.classes) != list(ds.classes) or list(c.bands) != list(ds.bands):
+        raise ModelError(f"{config.teacher}: the teacher's classes or bands differ from the dataset's; distil from a model trained on the same classes and bands")
+    if float(c.scaling["divisor"]) != divisor:
+        raise ModelError(f"{config.teacher}: the teacher scales its input differently from this dataset ({c.scaling})")
+    logger.info("teacher %s: 8-fold TTA probabilities for %d training patches", config.teacher, len(train_idx))
+    prob = predict_proba(teacher.model, ds.images[train_idx], divisor, batch_size=512, device=device,
+                         precision=config.precision, tta=True)
+    return torch.from_numpy(prob).float()
+
+
 def _evaluate(model, images, labels, divisor, device, precision, batch_size=512) -> tuple[float, float, np.ndarray]:
     prob = predict_proba(model, images, divisor, batch_size=batch_size, device=device, precision=precision)
     loss = float(F.nll_loss(torch.log(torch.from_numpy(prob).clamp_min(1e-8)), torch.from_numpy(labels)))
@@ -164,6 +187,15 @@ def train(
         raise ModelError(f"{out}: holds an earlier run ({STATE_FILE}); pass --resume to continue it or choose another --out")
     if resume and not state_path.exists():
         raise ModelError(f"{out}: nothing to resume ({STATE_FILE} missing); start without --resume")
+    if config.teacher:
+        from s2lc.datasets import file_sha256
+
+        if not Path(config.teacher).is_file():
+            raise ModelError(f"{config.teacher}: teacher checkpoint not found; pass an s2lc .safetensors model to --teacher")
+        sha = file_sha256(config.teacher)
+        if config.teacher_sha256 and config.teacher_sha256 != sha:
+            raise ModelError(f"{config.teacher}: sha256 {sha[:16]}… is not the expected {config.teacher_sha256[:16]}…")
+        config = replace(config, teacher_sha256=sha)
     if config.arch not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     out.mkdir(parents=True, exist_ok=True)
@@ -234,6 +266,7 @@ def train(
         history, best, start_epoch = json.loads(st["history"]), json.loads(st["best"]), st["epoch"]
         logger.info("resuming %s at epoch %d of %d", out, start_epoch + 1, config.epochs)
 
+    teacher_p = _teacher_probabilities(config, ds, train_idx, divisor, device) if config.teacher else None
     val_x, val_y = ds.images[val_idx], ds.labels[val_idx]
     best_path = out / ".best.safetensors"
     for epoch in range(start_epoch, config.epochs):
@@ -247,6 +280,8 @@ def train(
             x = _augment(train_x[idx].float().div_(divisor), gen, config.jitter, clamp=ds.kind == "rgb")
             y = train_y[idx]
             target = F.one_hot(y, n_classes).float()
+            if teacher_p is not None:
+                target = (1 - config.distill) * target + config.distill * teacher_p[idx]
             if config.cutmix > 0 and float(torch.rand(1, generator=gen)) < config.cutmix:
                 x, target = _cutmix(x, target, gen)
             x = x.to(device).contiguous(memory_format=torch.channels_last)

@@ -105,3 +105,49 @@ def test_cli_errors_are_one_line(tmp_path):
     bad.write_bytes(b"nope")
     r = runner.invoke(cli, ["evaluate", str(bad), str(empty)])
     assert r.exit_code == 1 and "bad.safetensors" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_distillation_mixes_the_teachers_tta_probabilities_into_the_targets(data, tmp_path, monkeypatch):
+    teacher = tmp_path / "teacher"
+    train(data, teacher, TrainConfig(**{**FAST, "epochs": 1}), progress=False)
+    teacher_file = str(teacher / "model.safetensors")
+
+    seen = {}
+    real_probs, real_ce = training._teacher_probabilities, torch.nn.functional.cross_entropy
+
+    def keep_probs(*args, **kwargs):
+        seen["p"] = real_probs(*args, **kwargs)
+        return seen["p"]
+
+    def keep_targets(logits, target, **kwargs):
+        seen.setdefault("targets", []).append(target.clone())
+        return real_ce(logits, target, **kwargs)
+
+    monkeypatch.setattr(training, "_teacher_probabilities", keep_probs)
+    monkeypatch.setattr(torch.nn.functional, "cross_entropy", keep_targets)
+    cfg = TrainConfig(**{**FAST, "epochs": 1, "cutmix": 0.0, "teacher": teacher_file, "distill": 0.7})
+    train(data, tmp_path / "student", cfg, progress=False)
+    p = seen["p"]
+    assert p.shape == (18, len(CLASSES)) and torch.allclose(p.sum(1), torch.ones(18), atol=1e-4)
+    t = torch.cat(seen["targets"])
+    # every target is 0.3 × one-hot + 0.7 × a teacher row: the soft part is ≥ 0 and ≤ 0.7, and sums to 1
+    assert torch.allclose(t.sum(1), torch.ones(len(t)), atol=1e-5)
+    eye = torch.eye(len(CLASSES))
+    # candidates: 0.3 × one-hot(label) + 0.7 × teacher row, for every (training patch, class)
+    cand = (0.3 * eye[None, :, :] + 0.7 * p[:, None, :]).reshape(-1, len(CLASSES))
+    nearest = torch.cdist(t, cand).min(1).values
+    assert nearest.max() < 1e-5
+    assert torch.cdist(t, eye).min(1).values.min() > 1e-3  # not plain one-hot targets
+    c = load_checkpoint(tmp_path / "student" / "model.safetensors").contract
+    assert c.training["config"]["teacher_sha256"] and c.training["config"]["distill"] == 0.7
+
+
+def test_distillation_refuses_a_teacher_of_other_classes_or_hash(data, tmp_path):
+    two = make_rgb_dataset(tmp_path / "two", classes=("Alpha", "Beta"), per_class=10)
+    train(two, tmp_path / "other", TrainConfig(**{**FAST, "epochs": 1}), progress=False)
+    other = str(tmp_path / "other" / "model.safetensors")
+    with pytest.raises(ModelError, match="classes or bands differ"):
+        train(data, tmp_path / "s1", TrainConfig(**{**FAST, "epochs": 1, "teacher": other}), progress=False)
+    with pytest.raises(ModelError, match="sha256"):
+        train(data, tmp_path / "s2", TrainConfig(**{**FAST, "epochs": 1, "teacher": other, "teacher_sha256": "0" * 64}),
+              progress=False)

@@ -40,11 +40,15 @@ def _arch_names() -> list[str]:
 @click.option("--weights-dtype", default="float16", show_default=True, type=click.Choice(["float16", "float32"]),
               help="Storage of the saved weights.")
 @click.option("--limit-per-class", default=None, type=click.IntRange(3), help="Use at most N patches per class (quick trials).")
+@click.option("--teacher", default=None, type=click.Path(exists=True, dir_okay=False), metavar="MODEL",
+              help="Distil from this s2lc checkpoint: targets mix the label with its 8-fold TTA probabilities.")
+@click.option("--distill", default=0.7, show_default=True, type=click.FloatRange(0, 1),
+              help="Weight of the teacher's probabilities in the target (with --teacher).")
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder for the checkpoint, metrics and figures.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on stdout.")
 def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cutmix, ema_decay, seed, pretrained,
-          pretrained_sha256, freeze_epochs, device, precision, weights_dtype, limit_per_class, out, resume, as_json):
+          pretrained_sha256, freeze_epochs, device, precision, weights_dtype, limit_per_class, teacher, distill, out, resume, as_json):
     """Train on DATA, a EuroSAT-style folder or zip (<Class>/<image>), and write the checkpoint
     chosen on the validation split, metrics.json, curves.png, confusion.png and samples.png to --out."""
     from s2lc.training import TrainConfig, train as run_training
@@ -53,7 +57,7 @@ def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cut
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         label_smoothing=label_smoothing, cutmix=cutmix, ema_decay=ema_decay, seed=seed, pretrained=pretrained,
         pretrained_sha256=pretrained_sha256, freeze_epochs=freeze_epochs, precision=precision, device=device,
-        weights_dtype=weights_dtype, limit_per_class=limit_per_class,
+        weights_dtype=weights_dtype, limit_per_class=limit_per_class, teacher=teacher, distill=distill,
     )
     args = [a for a in sys.argv[sys.argv.index("train") + 1 :] if a != "--resume"] if "train" in sys.argv else []
     command = "s2lc train " + " ".join(shlex.quote(a) for a in args) if args else None
