@@ -345,11 +345,11 @@ def _write_cog(
                    blockysize=_BLOCKSIZE, compress="deflate", zlevel=1)
     with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB), MemoryFile() as mem:
         with mem.open(**profile) as dst:
+            if colormap is not None:  # before any pixel: libtiff cannot change the photometric tag later
+                dst.write_colormap(1, colormap)
             for row in range(0, height, _BLOCKSIZE):  # by rows of blocks: rasterio copies what it writes
                 rows = min(_BLOCKSIZE, height - row)
                 dst.write(data[row:row + rows], 1, window=Window(0, row, width, rows))
-            if colormap is not None:
-                dst.write_colormap(1, colormap)
             dst.set_band_description(1, description)
             dst.update_tags(TIFFTAG_SOFTWARE=f"s2lc {__version__}", **tags)
             if band_tags:

@@ -551,3 +551,11 @@ def test_quicklook_draws_class_colours_within_size(tmp_path):
     pixels = {tuple(p) for p in (image[..., :3] * 255).round().astype(int).reshape(-1, 3)}
     assert (27, 120, 55) in pixels and (8, 48, 107) in pixels
     assert (230, 199, 0) not in pixels, "annual crop is absent from the map and from the legend"
+
+
+def test_class_map_is_written_without_gdal_complaints(tmp_path, caplog):
+    """The colour table goes in before the pixels: libtiff refuses to change the photometric tag later."""
+    caplog.set_level("DEBUG")
+    writers.write_class_map(tmp_path / "m.tif", class_map(), TRANSFORM, CRS_UTM, CLASSES)
+    gdal = [r.getMessage() for r in caplog.records if r.name.startswith("rasterio")]
+    assert not [m for m in gdal if "error" in m.lower() or "cannot" in m.lower()], gdal
