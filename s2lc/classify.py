@@ -1,7 +1,7 @@
 """A Sentinel-2 scene to a land-cover map: tile, preprocess per the model's contract, infer, assemble.
 
 The scene is processed in strips of patch rows: a reader thread decodes the next strip while
-the model labels the current one, so memory stays bounded by a strip (about 512 rows) plus
+the model labels the current one, so memory stays bounded by a strip (about 1 024 rows) plus
 the outputs, whatever the scene size. Patches follow :mod:`s2lc.tiling`; a patch with no valid
 pixel is skipped, and one whose cloud fraction (of its valid pixels) exceeds ``max_cloud`` is
 marked cloud instead of being labelled.
@@ -294,7 +294,7 @@ def classify(
     max_cloud: float = 0.5,
     precision: str = "auto",
     bands: dict[str, int] | None = None,
-    strip_rows: int = 512,
+    strip_rows: int | None = None,
     progress: bool = False,
 ) -> Classification:
     """Classify a Sentinel-2 product (or a multi-band GeoTIFF) into a land-cover map.
@@ -310,7 +310,9 @@ def classify(
         max_cloud: a patch whose cloud fraction exceeds this is marked cloud, not classified.
         precision: ``auto`` (fp16 on CUDA, bf16 on CPUs that support it natively), ``fp32``, ``bf16``, ``fp16``.
         bands: band id → 1-based index, for a GeoTIFF whose descriptions don't name its bands.
-        strip_rows: approximate pixel rows read at a time (bounds memory: 22 MB of float32 a band across a whole tile).
+        strip_rows: pixel rows read at a time (bounds memory: 45 MB of float32 a band across a whole
+            tile for 1 024 rows); None: whole internal tiles of the band files, about 1 024 rows, so
+            that no JPEG 2000 tile is decoded twice.
         progress: tqdm bar with ETA on stderr.
 
     Returns:
@@ -366,20 +368,26 @@ def classify(
 
         def read(strip):
             t0 = time.perf_counter()
-            dn = prod.read(contract.bands, window=strip.window)
-            masks = prod.read_masks(window=strip.window)
-            valid = ~(masks.nodata | np.isnan(dn).any(axis=0))
-            cloud = masks.cloud & valid if masks.cloud is not None else None
-            dst = np.empty(dn.shape, np.uint8 if to_uint8 else np.float32)
-            for i in range(len(dn)):  # band by band: one float copy at a time
-                dst[i] = contract.to_dst(dn[i])
-                dst[i][~valid] = contract.scaling["nodata"]
+            win = strip.window
+            dst = np.empty((len(contract.bands), int(win.height), int(win.width)), np.uint8 if to_uint8 else np.float32)
+            invalid = np.zeros(dst.shape[1:], bool)
+            for i, b in enumerate(contract.bands):  # band by band: one float copy at a time
+                dn = prod.read([b], window=win)[0]
+                invalid |= np.isnan(dn)
+                dst[i] = contract.to_dst(dn)
             del dn
+            masks = prod.read_masks(window=win, read_bands=contract.bands)  # NaN above covers their NODATA
+            valid = ~(masks.nodata | invalid)
+            cloud = masks.cloud & valid if masks.cloud is not None else None
+            dst[:, ~valid] = contract.scaling["nodata"]
             pad = ((0, 0), (0, strip.pad_bottom), (0, strip.pad_right))
             dst = np.pad(dst, pad, mode="symmetric")
             timings["read"] += time.perf_counter() - t0
             return strip, dst, valid, cloud
 
+        if strip_rows is None:  # whole pieces of the files (JPEG 2000 tiles), about 1 024 rows
+            block = prod.block_rows(contract.bands)
+            strip_rows = block * max(1, round(1024 / block)) if block <= 4096 else 1024
         strips = list(grid.strips(max(1, strip_rows // stride)))
         bar = tqdm(total=len(grid), desc=f"classifying {prod.id}", unit="patch", disable=not progress)
         with ThreadPoolExecutor(max_workers=1) as pool:

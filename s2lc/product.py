@@ -15,6 +15,7 @@ See ``docs/reader.md`` for resampling and masks.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -218,11 +219,24 @@ class Product:
             return values
         return upsample_cubic(values, ref.factor, data_window=coarse, window=window, coarse_shape=ref.shape, valid=valid)
 
+    def block_rows(self, bands: Sequence[str]) -> int:
+        """Rows of the 10 m grid that the files of ``bands`` decode in one piece (the least common
+        multiple of their internal tile or strip heights): windows aligned to it decode each piece once.
+
+        Raises:
+            BandError: a band is unknown or not available. ProductError: a file cannot be opened.
+        """
+        rows = 1
+        for ref in {self._ref(b) for b in bands}:
+            height = self._datasets.get(ref.path, ref.name).block_shapes[ref.index - 1][0]
+            rows = math.lcm(rows, height * ref.factor)
+        return rows
+
     def _nearest(self, ref: RasterRef, window: Window) -> np.ndarray:
         coarse = source_window(window, ref.factor, ref.shape, "nearest")
         return upsample_nearest(self._datasets.read(ref, coarse), ref.factor, data_window=coarse, window=window)
 
-    def read_masks(self, window: Window | None = None) -> Masks:
+    def read_masks(self, window: Window | None = None, *, read_bands: Sequence[str] = ()) -> Masks:
         """No-data and cloud masks on the 10 m grid.
 
         No data: the reference band (the finest, preferring B04) equals the NODATA value, or lies
@@ -233,6 +247,9 @@ class Product:
 
         Args:
             window: a window of :attr:`grid`; None for the whole grid.
+            read_bands: bands the caller has already read with :meth:`read` for this window and
+                whose NaN it counts as no data: their NODATA test is left out here instead of
+                decoding them a second time (``nodata`` then covers the other layers only).
 
         Returns:
             Masks with (h, w) bool arrays; ``cloud`` is False wherever ``nodata`` is True.
@@ -244,8 +261,11 @@ class Product:
         shape = (int(window.height), int(window.width))
         source = self._source
         nodata = np.zeros(shape, dtype=bool)
+        already = {self._ref(b) for b in read_bands}
         with gdal_env():
             for ref in source.nodata_refs:
+                if ref in already and (ref.nodata is None or ref.nodata in ref.invalid):
+                    continue  # its NODATA pixels are NaN in what the caller read
                 nodata |= _nodata(self._nearest(ref, window), ref)
             if isinstance(source.footprint, RasterRef):
                 nodata |= self._nearest(source.footprint, window) == 0

@@ -243,3 +243,16 @@ def test_model_needing_missing_bands_is_refused(tmp_path, l1c):
         classify(l2a, ms)
     r = CliRunner().invoke(cli, ["classify", str(l2a), "-o", str(tmp_path / "o"), "--model", str(ms)])
     assert r.exit_code == 1 and "B10" in r.output
+
+
+@pytest.mark.parametrize("stride", [64, 32])
+def test_the_map_does_not_depend_on_the_strip_size(tmp_path, toy, stride):
+    prod = make_product(tmp_path, "L1C", "04.00", size=SIZE, cloud_fraction=0.2, nodata_cols=70)
+    ref = classify(prod, toy, stride=stride, strip_rows=None)  # whole 64-row JPEG 2000 tiles, one strip here
+    assert ref.stats["patches"]["cloud"] > 0 and ref.stats["patches"]["no_data"] > 0
+    for rows in (64, 128, 192):
+        res = classify(prod, toy, stride=stride, strip_rows=rows)
+        np.testing.assert_array_equal(res.class_map, ref.class_map)
+        np.testing.assert_allclose(res.cell_confidence, ref.cell_confidence, rtol=1e-6)  # batches differ
+        assert res.stats["patches"] == ref.stats["patches"]
+        assert res.stats["area_ha"] == ref.stats["area_ha"] and res.stats["cloud_fraction"] == ref.stats["cloud_fraction"]

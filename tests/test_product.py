@@ -335,3 +335,32 @@ def test_an_unusual_quantification_value_is_rescaled_to_10000(l1c_old, tmp_path)
     with open_product(l1c_old) as usual, open_product(product) as unusual:
         assert unusual.quantification_value == 20000.0
         np.testing.assert_array_equal(unusual.read(["B04", "B05"]), usual.read(["B04", "B05"]) / 2)
+
+
+def test_masks_leave_out_the_bands_already_read_without_decoding_them(l1c_old, l1c_new, l2a_new, monkeypatch):
+    window = Window(0, 30, 200, 150)
+    for path in (l1c_old, l1c_new, l2a_new):
+        with open_product(path) as p:
+            full = p.read_masks(window)
+            nan = np.isnan(p.read(["B04", "B03", "B02"], window)).any(axis=0)
+            decoded = []
+            original = DatasetPool.read
+
+            def spy(self, ref, win, indexes=None):
+                decoded.append(ref.name)
+                return original(self, ref, win, indexes)
+
+            monkeypatch.setattr(DatasetPool, "read", spy)
+            part = p.read_masks(window, read_bands=["B04", "B03", "B02"])
+            monkeypatch.setattr(DatasetPool, "read", original)
+        assert not any("IMG_DATA" in n and "_B04" in n for n in decoded), decoded  # (MSK_DETFOO_B04 is a mask)
+        np.testing.assert_array_equal(part.nodata | nan, full.nodata | nan)
+        assert full.nodata[:, :NODATA_COLS].all() and not full.nodata[:, NODATA_COLS + 2 :].any()
+        np.testing.assert_array_equal(part.cloud & ~nan, full.cloud & ~nan)
+
+
+def test_block_rows_are_the_files_internal_tiles_on_the_10m_grid(l2a_new):
+    with open_product(l2a_new) as p:
+        assert p.block_rows(["B04", "B03"]) == 64  # the fixtures write 64 x 64 JPEG 2000 tiles
+        assert p.block_rows(["B04", "B05"]) == 128  # a 20 m tile covers 128 rows of the 10 m grid
+        assert p.block_rows(["B01"]) == 240  # the 40 x 40 pixel 60 m file is a single tile
