@@ -130,17 +130,39 @@ def bench_origin(n: int = 24) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _hwm_mb(pid: int) -> float | None:
+    """The peak resident memory (VmHWM) of a running process, from /proc (Linux), or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
 def bench_end_to_end(product: Path, model_path: str | None, out: Path) -> tuple[float, float, dict]:
+    """Wall seconds and peak RSS of ``s2lc classify`` in a fresh process.
+
+    The peak is the child's own VmHWM, polled from /proc: ``getrusage(RUSAGE_CHILDREN)`` would
+    also count the memory the child had between fork and exec, a copy of this (torch-laden) process.
+    """
     cmd = [sys.executable, "-m", "s2lc", "-q", "classify", str(product), "-o", str(out), "--overwrite", "--json"]
     if model_path:
         cmd += ["--model", model_path]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _hwm_mb(proc.pid) or 0.0)
+        time.sleep(0.05)
+    stdout, stderr = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode:
-        raise SystemExit(f"classify failed: {proc.stderr.strip()}")
-    rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return wall, rss_mb, json.loads(proc.stdout)
+        raise SystemExit(f"classify failed: {stderr.strip()}")
+    if not peak:  # no /proc: fall back on rusage (an over-estimate, see above)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return wall, peak, json.loads(stdout)
 
 
 def main() -> None:
@@ -157,12 +179,12 @@ def main() -> None:
     from s2lc.classify import load_model
     from s2lc.tiling import TileGrid
 
-    bands = load_model(args.model).contract.bands
     n_patches = len(TileGrid(args.size, args.size))
+    wall, rss_mb, summary = bench_end_to_end(product, args.model, args.data / "out")  # first, before this process grows
+    bands = load_model(args.model).contract.bands
     decode_s = bench_decode(product, list(bands))
     rate, model_info = bench_model(args.model)
     model_s = n_patches / rate
-    wall, rss_mb, summary = bench_end_to_end(product, args.model, args.data / "out")
     origin_rate = bench_origin(args.origin_patches)
     origin_s = n_patches / origin_rate
     res = {
