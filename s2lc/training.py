@@ -1,7 +1,7 @@
 """Training a patch classifier on a labelled dataset, resumable, chosen on validation.
 
 Recipe (defaults): SGD with Nesterov momentum and a one-cycle learning rate, label smoothing,
-the 8 flips/rotations and a mild brightness/gain jitter on every patch, CutMix on half the
+the 8 flips/rotations and a brightness/gain jitter on every patch, haze on half of them, CutMix on half the
 batches, and an exponential moving average (EMA) of the weights, which is what gets validated
 and saved. The epoch whose EMA weights score best on the validation split is kept; the test
 split is evaluated once, at the end, with those weights, and never used to choose anything.
@@ -53,7 +53,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     cutmix: float = 0.5  #: probability that a batch is CutMix-ed
-    jitter: float = 0.1  #: brightness ±jitter, per-band gain ±jitter/2
+    jitter: float = 0.2  #: brightness ±jitter, per-band gain ±jitter/2
+    haze: float = 0.4  #: on half the patches, haze of transmission down to 1 − haze (0: none)
     ema_decay: float = 0.999
     seed: int = 0
     pretrained: str | None = None  #: "imagenet", a weights file, or an s2lc checkpoint
@@ -68,8 +69,14 @@ class TrainConfig:
     distill: float = 0.7  #: weight of the teacher's probabilities in the target (the rest: the label)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool) -> torch.Tensor:
-    """Random flip/rotation (one of 8) and brightness/gain jitter per patch; x is (n, c, h, w) 0–1."""
+def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool, haze: float = 0.0) -> torch.Tensor:
+    """Random flip/rotation (one of 8), brightness/gain jitter and, on half the patches, haze;
+    x is (n, c, h, w) 0–1.
+
+    Haze follows the usual scattering model, ``x·t + a·(1 − t)``: transmission ``t`` uniform in
+    [1 − haze, 1] and a bright airlight ``a`` per band uniform in [0.5, 1], which lowers contrast
+    and lifts dark surfaces the way a hazy or low-sun winter scene does (EuroSAT is mostly clear).
+    """
     n = x.shape[0]
     flip = torch.randint(0, 2, (n,), generator=gen).bool()
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)
@@ -83,8 +90,13 @@ def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool) 
         bright = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * jitter
         gain = 1 + (torch.rand(n, x.shape[1], 1, 1, generator=gen) * 2 - 1) * (jitter / 2)
         out = out * bright * gain
-        if clamp:
-            out = out.clamp_(0, 1)
+    if haze > 0:
+        hazy = (torch.rand(n, 1, 1, 1, generator=gen) < 0.5).float()
+        t = 1 - hazy * torch.rand(n, 1, 1, 1, generator=gen) * haze
+        airlight = 0.5 + 0.5 * torch.rand(n, x.shape[1], 1, 1, generator=gen)
+        out = out * t + airlight * (1 - t)
+    if clamp and (jitter > 0 or haze > 0):
+        out = out.clamp_(0, 1)
     return out
 
 
@@ -277,7 +289,7 @@ def train(
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, unit="batch", leave=False)
         for b in bar:
             idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
-            x = _augment(train_x[idx].float().div_(divisor), gen, config.jitter, clamp=ds.kind == "rgb")
+            x = _augment(train_x[idx].float().div_(divisor), gen, config.jitter, clamp=ds.kind == "rgb", haze=config.haze)
             y = train_y[idx]
             target = F.one_hot(y, n_classes).float()
             if teacher_p is not None:

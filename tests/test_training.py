@@ -151,3 +151,17 @@ def test_distillation_refuses_a_teacher_of_other_classes_or_hash(data, tmp_path)
     with pytest.raises(ModelError, match="sha256"):
         train(data, tmp_path / "s2", TrainConfig(**{**FAST, "epochs": 1, "teacher": other, "teacher_sha256": "0" * 64}),
               progress=False)
+
+
+def test_haze_lifts_half_the_patches_towards_a_bright_airlight():
+    g = torch.Generator().manual_seed(0)
+    black = torch.zeros(400, 3, 8, 8)
+    out = training._augment(black, g, jitter=0.0, clamp=True, haze=0.6)
+    hazy = out.flatten(1).amax(1) > 0
+    assert 0.4 < hazy.float().mean() < 0.6  # half the patches
+    assert (out[~hazy] == 0).all()
+    lifted = out[hazy]
+    assert lifted.max() <= 0.6 + 1e-6 and (lifted.std(dim=(2, 3)) < 1e-6).all()  # a(1 - t) ≤ 0.6, flat per band
+    white = training._augment(torch.ones(400, 3, 8, 8), g, jitter=0.0, clamp=True, haze=0.6)
+    assert white.min() >= 0.5 - 1e-6 and white.max() <= 1.0
+    assert torch.equal(training._augment(black, g, jitter=0.0, clamp=True, haze=0.0), black)
