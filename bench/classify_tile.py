@@ -150,14 +150,19 @@ def bench_end_to_end(product: Path, model_path: str | None, out: Path) -> tuple[
     cmd = [sys.executable, "-m", "s2lc", "-q", "classify", str(product), "-o", str(out), "--overwrite", "--json"]
     if model_path:
         cmd += ["--model", model_path]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
-    while proc.poll() is None:
-        peak = max(peak, _hwm_mb(proc.pid) or 0.0)
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate()
-    wall = time.perf_counter() - t0
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:  # pipes could fill up
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, text=True)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _hwm_mb(proc.pid) or 0.0)
+            time.sleep(0.05)
+        wall = time.perf_counter() - t0
+        out_f.seek(0)
+        err_f.seek(0)
+        stdout, stderr = out_f.read(), err_f.read()
     if proc.returncode:
         raise SystemExit(f"classify failed: {stderr.strip()}")
     if not peak:  # no /proc: fall back on rusage (an over-estimate, see above)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -311,8 +312,10 @@ def classify(
         precision: ``auto`` (fp16 on CUDA, bf16 on CPUs that support it natively), ``fp32``, ``bf16``, ``fp16``.
         bands: band id → 1-based index, for a GeoTIFF whose descriptions don't name its bands.
         strip_rows: pixel rows read at a time (bounds memory: 45 MB of float32 a band across a whole
-            tile for 1 024 rows); None: whole internal tiles of the band files, about 1 024 rows, so
-            that no JPEG 2000 tile is decoded twice.
+            tile for 1 024 rows); None: a multiple of the band files' internal tile height (and of
+            ``stride``) near 1 024 rows, so that at stride 64 the strips of 10 m bands start and end
+            on JPEG 2000 tile boundaries and no tile is decoded twice (overlapping strides and the
+            cubic reach of 20/60 m bands still read a few rows of the next tile).
         progress: tqdm bar with ETA on stderr.
 
     Returns:
@@ -386,8 +389,8 @@ def classify(
             return strip, dst, valid, cloud
 
         if strip_rows is None:  # whole pieces of the files (JPEG 2000 tiles), about 1 024 rows
-            block = prod.block_rows(contract.bands)
-            strip_rows = block * max(1, round(1024 / block)) if block <= 4096 else 1024
+            unit = math.lcm(prod.block_rows(contract.bands), stride)
+            strip_rows = unit * max(1, round(1024 / unit)) if unit <= 4096 else 1024
         strips = list(grid.strips(max(1, strip_rows // stride)))
         bar = tqdm(total=len(grid), desc=f"classifying {prod.id}", unit="patch", disable=not progress)
         with ThreadPoolExecutor(max_workers=1) as pool:

@@ -221,7 +221,8 @@ class Product:
 
     def block_rows(self, bands: Sequence[str]) -> int:
         """Rows of the 10 m grid that the files of ``bands`` decode in one piece (the least common
-        multiple of their internal tile or strip heights): windows aligned to it decode each piece once.
+        multiple of their internal tile or strip heights): windows of 10 m bands aligned to it decode
+        each piece once (20/60 m bands also read the cubic kernel's reach beyond the window).
 
         Raises:
             BandError: a band is unknown or not available. ProductError: a file cannot be opened.

@@ -69,13 +69,34 @@ class TrainConfig:
     distill: float = 0.7  #: weight of the teacher's probabilities in the target (the rest: the label)
 
 
-def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool, haze: float = 0.0) -> torch.Tensor:
+#: Values that reproduce what a run saved before a setting existed did (for --resume).
+_SETTINGS_BEFORE_THEY_EXISTED = {"haze": 0.0, "teacher": None, "teacher_sha256": None, "distill": 0.7}
+
+
+def _airlight_scale(ds: PatchDataset, scaling: dict) -> torch.Tensor:
+    """Per-band upper bound of the haze airlight in network-input units.
+
+    RGB (DN 0–2750 → 0–1): 1, so the airlight spans reflectance 0.14–0.275. Other data (DN ÷
+    10 000): the same reflectance, falling with wavelength as scattering does (× 490 nm / λ,
+    at most 1), so the SWIR bands are hardly lifted.
+    """
+    if ds.kind == "rgb":
+        return torch.ones(len(ds.bands))
+    from s2lc.sentinel2 import band
+
+    top = 2750.0 / float(scaling["divisor"])
+    return torch.tensor([top * min(1.0, 490.0 / band(b).wavelength_nm) for b in ds.bands], dtype=torch.float32)
+
+
+def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool, haze: float = 0.0,
+             airlight: torch.Tensor | None = None) -> torch.Tensor:
     """Random flip/rotation (one of 8), brightness/gain jitter and, on half the patches, haze;
-    x is (n, c, h, w) 0–1.
+    x is (n, c, h, w) in network-input units.
 
     Haze follows the usual scattering model, ``x·t + a·(1 − t)``: transmission ``t`` uniform in
-    [1 − haze, 1] and a bright airlight ``a`` per band uniform in [0.5, 1], which lowers contrast
-    and lifts dark surfaces the way a hazy or low-sun winter scene does (EuroSAT is mostly clear).
+    [1 − haze, 1] and an airlight ``a`` per band uniform in [0.5, 1] × ``airlight`` (per band,
+    default 1), which lowers contrast and lifts dark surfaces as haze and thin cloud do
+    (EuroSAT's patches are mostly clear).
     """
     n = x.shape[0]
     flip = torch.randint(0, 2, (n,), generator=gen).bool()
@@ -93,8 +114,10 @@ def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool, 
     if haze > 0:
         hazy = (torch.rand(n, 1, 1, 1, generator=gen) < 0.5).float()
         t = 1 - hazy * torch.rand(n, 1, 1, 1, generator=gen) * haze
-        airlight = 0.5 + 0.5 * torch.rand(n, x.shape[1], 1, 1, generator=gen)
-        out = out * t + airlight * (1 - t)
+        a = 0.5 + 0.5 * torch.rand(n, x.shape[1], 1, 1, generator=gen)
+        if airlight is not None:
+            a = a * airlight.view(1, -1, 1, 1)
+        out = out * t + a * (1 - t)
     if clamp and (jitter > 0 or haze > 0):
         out = out.clamp_(0, 1)
     return out
@@ -208,6 +231,8 @@ def train(
         if config.teacher_sha256 and config.teacher_sha256 != sha:
             raise ModelError(f"{config.teacher}: sha256 {sha[:16]}… is not the expected {config.teacher_sha256[:16]}…")
         config = replace(config, teacher_sha256=sha)
+    if not 0 <= config.haze < 1 or not 0 <= config.distill <= 1:
+        raise ModelError(f"haze must be in [0, 1) and distill in [0, 1]; got haze {config.haze}, distill {config.distill}")
     if config.arch not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     out.mkdir(parents=True, exist_ok=True)
@@ -267,9 +292,10 @@ def train(
     start_epoch = 0
     if resume:
         st = torch.load(state_path, map_location="cpu", weights_only=True)
-        if st["config"] != asdict(config):
-            changed = [k for k in st["config"] if st["config"][k] != asdict(config).get(k)]
-            raise ModelError(f"{out}: --resume with different settings ({', '.join(changed)}); use the original ones")
+        saved, now = {**_SETTINGS_BEFORE_THEY_EXISTED, **st["config"]}, asdict(config)
+        if saved != now:
+            changed = [f"--{k.replace('_', '-')} was {saved.get(k)}" for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+            raise ModelError(f"{out}: --resume with different settings ({'; '.join(changed)}); use the original ones")
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])
@@ -278,6 +304,7 @@ def train(
         history, best, start_epoch = json.loads(st["history"]), json.loads(st["best"]), st["epoch"]
         logger.info("resuming %s at epoch %d of %d", out, start_epoch + 1, config.epochs)
 
+    airlight = _airlight_scale(ds, scaling)
     teacher_p = _teacher_probabilities(config, ds, train_idx, divisor, device) if config.teacher else None
     val_x, val_y = ds.images[val_idx], ds.labels[val_idx]
     best_path = out / ".best.safetensors"
@@ -289,7 +316,8 @@ def train(
         bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, unit="batch", leave=False)
         for b in bar:
             idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
-            x = _augment(train_x[idx].float().div_(divisor), gen, config.jitter, clamp=ds.kind == "rgb", haze=config.haze)
+            x = _augment(train_x[idx].float().div_(divisor), gen, config.jitter, clamp=ds.kind == "rgb", haze=config.haze,
+                         airlight=airlight)
             y = train_y[idx]
             target = F.one_hot(y, n_classes).float()
             if teacher_p is not None:
