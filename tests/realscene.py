@@ -1,0 +1,62 @@
+"""What the real T33UUU crop's own near-infrared band says about it: water and forest per patch.
+
+The RGB model never sees B08, which tells apart two things RGB does not in a hazy February
+scene: water is dark in NIR (B08 < 1000, reflectance × 10 000) and forest is dark in red but not
+in NIR (B04 < 900 and B08 ≥ 1000). Used by the shipped-model tests and bench/real_scene_proxy.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+T33UUU = (Path(__file__).resolve().parents[2] / "shared" / "data" / "s2"
+          / "S2A_MSIL1C_20170216T102101_N0204_R065_T33UUU_20170216T102204.SAFE")
+WATER_CLASSES = ("SeaLake", "River")
+
+
+def nir_proxies(product) -> tuple[np.ndarray, np.ndarray]:
+    """(water, forest) pixel fractions of each whole 64 × 64 patch of an open product."""
+    red, nir = product.read(["B04", "B08"])
+    h, w = (red.shape[0] // 64) * 64, (red.shape[1] // 64) * 64
+
+    def frac(mask):
+        return mask[:h, :w].reshape(h // 64, 64, w // 64, 64).mean(axis=(1, 3))
+
+    return frac(nir < 1000), frac((red < 900) & (nir >= 1000))
+
+
+def patch_labels(res, shape: tuple[int, int]) -> np.ndarray:
+    """Class name of each 64 × 64 patch of a Classification: the majority of its cells."""
+    names = {c.code: c.name for c in res.legend.classes}
+    s = 64 // res.stride
+    cells = res.cell_map[: shape[0] * s, : shape[1] * s]
+    blocks = cells.reshape(shape[0], s, shape[1], s).transpose(0, 2, 1, 3).reshape(*shape, -1)
+    return np.array([[names[Counter(b.tolist()).most_common(1)[0][0]] for b in row] for row in blocks])
+
+
+def agreement(path: Path = T33UUU, model=None, stride: int = 64) -> dict:
+    """How a model's map agrees with the NIR proxies (fractions of patches)."""
+    from s2lc.classify import classify
+    from s2lc.product import open_product
+
+    with open_product(path) as p:
+        water, forest = nir_proxies(p)
+        res = classify(p, model, stride=stride)
+    label = patch_labels(res, water.shape)
+    said_water = np.isin(label, WATER_CLASSES)
+    return {
+        "model": res.provenance["model"]["name"], "model_sha256": res.provenance["model"]["sha256"], "stride": stride,
+        "water_patches": int((water > 0.5).sum()),
+        "water_patches_labelled_water": float(said_water[water > 0.5].mean()),
+        "forest_patches": int((forest > 0.5).sum()),
+        "forest_patches_labelled_forest": float((label[forest > 0.5] == "Forest").mean()),
+        "forest_patches_labelled_water": float(said_water[forest > 0.5].mean()),
+        "patches_labelled_water": int(said_water.sum()),
+        "of_which_at_least_20pct_water": float((water[said_water] >= 0.2).mean()) if said_water.any() else None,
+        "labels_of_water_patches": dict(Counter(label[water > 0.5].tolist())),
+        "labels_of_forest_patches": dict(Counter(label[forest > 0.5].tolist())),
+        "labels": dict(Counter(label.ravel().tolist())),
+    }
