@@ -1,9 +1,9 @@
 """Training a patch classifier on a labelled dataset, resumable, chosen on validation.
 
 Recipe (defaults): SGD with Nesterov momentum and a one-cycle learning rate, label smoothing,
-the 8 flips/rotations and a brightness/gain jitter on every patch, haze on half of them, CutMix on half the
-batches, and an exponential moving average (EMA) of the weights, which is what gets validated
-and saved. The epoch whose EMA weights score best on the validation split is kept; the test
+the 8 flips/rotations and a mild brightness/gain jitter on every patch (haze on half of them
+with ``haze`` > 0), CutMix on half the batches, and an exponential moving average (EMA) of
+the weights, which is what gets validated and saved. The epoch whose EMA weights score best on the validation split is kept; the test
 split is evaluated once, at the end, with those weights, and never used to choose anything.
 
 State is saved after every epoch (``state.pt``, tensors only, loaded with
@@ -53,8 +53,8 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     cutmix: float = 0.5  #: probability that a batch is CutMix-ed
-    jitter: float = 0.2  #: brightness ±jitter, per-band gain ±jitter/2
-    haze: float = 0.4  #: on half the patches, haze of transmission down to 1 − haze (0: none)
+    jitter: float = 0.1  #: brightness ±jitter, per-band gain ±jitter/2
+    haze: float = 0.0  #: on half the patches, haze of transmission down to 1 − haze (0: none)
     ema_decay: float = 0.999
     seed: int = 0
     pretrained: str | None = None  #: "imagenet", a weights file, or an s2lc checkpoint

@@ -170,14 +170,14 @@ def test_haze_lifts_half_the_patches_towards_a_bright_airlight():
 
 def test_a_run_saved_before_haze_and_distillation_existed_resumes(data, tmp_path):
     out = tmp_path / "old"
-    cfg = TrainConfig(**{**FAST, "epochs": 1, "haze": 0.0})
+    cfg = TrainConfig(**{**FAST, "epochs": 1})
     train(data, out, cfg, progress=False)
     st = torch.load(out / "state.pt", weights_only=True)
     for key in ("haze", "teacher", "teacher_sha256", "distill"):
         del st["config"][key]
     torch.save(st, out / "state.pt")
     with pytest.raises(ModelError, match=r"--haze was 0\.0"):
-        train(data, out, TrainConfig(**{**FAST, "epochs": 1}), resume=True, progress=False)
+        train(data, out, TrainConfig(**{**FAST, "epochs": 1, "haze": 0.3}), resume=True, progress=False)
     assert train(data, out, cfg, resume=True, progress=False)["best_epoch"] == 1
 
 

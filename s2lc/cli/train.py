@@ -27,9 +27,9 @@ def _arch_names() -> list[str]:
 @click.option("--weight-decay", default=5e-4, show_default=True, type=float)
 @click.option("--label-smoothing", default=0.1, show_default=True, type=click.FloatRange(0, 1))
 @click.option("--cutmix", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="Fraction of batches mixed with CutMix.")
-@click.option("--jitter", default=0.2, show_default=True, type=click.FloatRange(0, 1),
+@click.option("--jitter", default=0.1, show_default=True, type=click.FloatRange(0, 1),
               help="Brightness jitter ±JITTER and per-band gain ±JITTER/2 on every patch.")
-@click.option("--haze", default=0.4, show_default=True, type=click.FloatRange(0, 0.9),
+@click.option("--haze", default=0.0, show_default=True, type=click.FloatRange(0, 0.9),
               help="Haze on half the patches: transmission down to 1 - HAZE towards a bright airlight (0: none).")
 @click.option("--ema-decay", default=0.999, show_default=True, type=click.FloatRange(0, 1, max_open=True))
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for initialisation, shuffling and augmentation.")
