@@ -235,7 +235,6 @@ def train(
         raise ModelError(f"haze must be in [0, 1) and distill in [0, 1]; got haze {config.haze}, distill {config.distill}")
     if config.arch not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    out.mkdir(parents=True, exist_ok=True)
 
     base_contract = None
     if config.pretrained and Path(config.pretrained).suffix == ".safetensors":
@@ -252,6 +251,7 @@ def train(
         raise DatasetError(f"{data}: too few images per class for a 60/20/20 split (need at least 3 per class)")
     scaling = RGB_SCALING if ds.kind == "rgb" else MS_SCALING
     divisor = float(scaling["divisor"])
+    out.mkdir(parents=True, exist_ok=True)  # only once the data is known to be usable
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)

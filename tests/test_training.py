@@ -100,8 +100,11 @@ def test_cli_errors_are_one_line(tmp_path):
     r = runner.invoke(cli, ["train", str(empty), "-o", str(tmp_path / "o")])
     assert r.exit_code == 1
     assert "no images found" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()  # nothing left behind
     r = runner.invoke(cli, ["train", str(empty), "--arch", "vgg", "-o", str(tmp_path / "o")])
     assert r.exit_code == 2
+    r = runner.invoke(cli, ["train", str(empty), "--distill", "0.5", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "--teacher" in r.output and not (tmp_path / "o").exists()
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"nope")
     r = runner.invoke(cli, ["evaluate", str(bad), str(empty)])

@@ -57,6 +57,10 @@ def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cut
     chosen on the validation split, metrics.json, curves.png, confusion.png and samples.png to --out."""
     from s2lc.training import TrainConfig, train as run_training
 
+    source = click.get_current_context().get_parameter_source("distill")
+    if teacher is None and source is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--distill weighs a teacher's probabilities: give --teacher MODEL with it, or leave it out")
+
     config = TrainConfig(
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         label_smoothing=label_smoothing, cutmix=cutmix, jitter=jitter, haze=haze, ema_decay=ema_decay, seed=seed, pretrained=pretrained,
