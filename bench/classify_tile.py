@@ -23,6 +23,7 @@ import platform
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -150,8 +151,6 @@ def bench_end_to_end(product: Path, model_path: str | None, out: Path) -> tuple[
     cmd = [sys.executable, "-m", "s2lc", "-q", "classify", str(product), "-o", str(out), "--overwrite", "--json"]
     if model_path:
         cmd += ["--model", model_path]
-    import tempfile
-
     with tempfile.TemporaryFile("w+") as out_f, tempfile.TemporaryFile("w+") as err_f:  # pipes could fill up
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=out_f, stderr=err_f, text=True)

@@ -3,8 +3,9 @@
 Recipe (defaults): SGD with Nesterov momentum and a one-cycle learning rate, label smoothing,
 the 8 flips/rotations and a mild brightness/gain jitter on every patch (haze on half of them
 with ``haze`` > 0), CutMix on half the batches, and an exponential moving average (EMA) of
-the weights, which is what gets validated and saved. The epoch whose EMA weights score best on the validation split is kept; the test
-split is evaluated once, at the end, with those weights, and never used to choose anything.
+the weights, which is what gets validated and saved. The epoch whose EMA weights score best on
+the validation split is kept; the test split is evaluated once, at the end, with those weights,
+and never used to choose anything.
 
 State is saved after every epoch (``state.pt``, tensors only, loaded with
 ``weights_only=True``), so an interrupted run continues with ``resume=True``.
@@ -160,15 +161,13 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _teacher_probabilities(config: TrainConfig, ds: PatchDataset, train_idx: np.ndarray, divisor: float,
+def _teacher_probabilities(config: TrainConfig, teacher, ds: PatchDataset, train_idx: np.ndarray, divisor: float,
                            device: torch.device) -> torch.Tensor:
     """The teacher's class probabilities for the training patches, averaged over the 8 flips/rotations.
 
     The average is invariant to the flips/rotations the student sees, so one pass serves every epoch.
+    ``teacher`` is the loaded checkpoint (:class:`s2lc.checkpoint.LoadedModel`) of ``config.teacher``.
     """
-    from s2lc.checkpoint import load_checkpoint
-
-    teacher = load_checkpoint(config.teacher, fuse=True)
     c = teacher.contract
     if list(c.classes) != list(ds.classes) or list(c.bands) != list(ds.bands):
         raise ModelError(f"{config.teacher}: the teacher's classes or bands differ from the dataset's; distil from a model trained on the same classes and bands")
@@ -222,15 +221,14 @@ def train(
         raise ModelError(f"{out}: holds an earlier run ({STATE_FILE}); pass --resume to continue it or choose another --out")
     if resume and not state_path.exists():
         raise ModelError(f"{out}: nothing to resume ({STATE_FILE} missing); start without --resume")
+    teacher = None
     if config.teacher:
-        from s2lc.datasets import file_sha256
+        from s2lc.checkpoint import load_checkpoint
 
-        if not Path(config.teacher).is_file():
-            raise ModelError(f"{config.teacher}: teacher checkpoint not found; pass an s2lc .safetensors model to --teacher")
-        sha = file_sha256(config.teacher)
-        if config.teacher_sha256 and config.teacher_sha256 != sha:
-            raise ModelError(f"{config.teacher}: sha256 {sha[:16]}… is not the expected {config.teacher_sha256[:16]}…")
-        config = replace(config, teacher_sha256=sha)
+        teacher = load_checkpoint(config.teacher, fuse=True)  # its file's sha256 comes with it
+        if config.teacher_sha256 and config.teacher_sha256 != teacher.sha256:
+            raise ModelError(f"{config.teacher}: sha256 {teacher.sha256[:16]}… is not the expected {config.teacher_sha256[:16]}…")
+        config = replace(config, teacher_sha256=teacher.sha256)
     if not 0 <= config.haze < 1 or not 0 <= config.distill <= 1:
         raise ModelError(f"haze must be in [0, 1) and distill in [0, 1]; got haze {config.haze}, distill {config.distill}")
     if config.arch not in ARCHITECTURES:
@@ -305,7 +303,7 @@ def train(
         logger.info("resuming %s at epoch %d of %d", out, start_epoch + 1, config.epochs)
 
     airlight = _airlight_scale(ds, scaling)
-    teacher_p = _teacher_probabilities(config, ds, train_idx, divisor, device) if config.teacher else None
+    teacher_p = _teacher_probabilities(config, teacher, ds, train_idx, divisor, device) if teacher else None
     val_x, val_y = ds.images[val_idx], ds.labels[val_idx]
     best_path = out / ".best.safetensors"
     for epoch in range(start_epoch, config.epochs):
