@@ -97,7 +97,39 @@ def test_every_registered_arch_builds():
         assert build_model(name, 3, 10).body.fc is not None
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "wide_resnet50_2"])
+def test_fine_resnet_keeps_four_times_the_pixels_at_the_same_depth():
+    m = build_model("resnet18_fine", 13, 10)
+    seen = {}
+    for name in ("layer1", "layer4"):
+        getattr(m.body, name).register_forward_hook(lambda mod, i, o, name=name: seen.__setitem__(name, o.shape))
+    assert m(torch.rand(2, 13, 64, 64)).shape == (2, 10)
+    assert seen["layer1"] == (2, 32, 32, 32)  # resnet18: (2, 64, 16, 16)
+    assert seen["layer4"] == (2, 256, 4, 4)
+    assert sum(p.numel() for p in m.parameters()) < 3_000_000
+    # initialised as torchvision initialises its ResNets, the replaced stem included
+    assert torch.equal(m.body.bn1.weight, torch.ones(32))
+    assert m.body.conv1.weight.std() > 0.01
+
+
+def test_fine_resnet_freezes_and_refuses_imagenet_weights(tmp_path):
+    m = build_model("resnet18_fine", 3, 10)
+    set_backbone_trainable(m, False)
+    trainable = {n for n, p in m.named_parameters() if p.requires_grad}
+    assert trainable == {"body.fc.weight", "body.fc.bias"}
+    with pytest.raises(ModelError, match="no ImageNet weights"):
+        load_pretrained(m, "resnet18_fine", "imagenet")
+    with pytest.raises(ModelError, match="no ImageNet weights"):
+        load_pretrained(m, "resnet18_fine", str(tmp_path / "w.pth"))
+
+
+def test_train_command_offers_every_registered_arch():
+    from s2lc.cli.train import train
+
+    arch = next(p for p in train.params if p.name == "arch")
+    assert sorted(arch.type.choices) == sorted(ARCHITECTURES)  # the CLI names them without importing torch
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet18_fine", "wide_resnet50_2"])
 def test_fused_inference_model_gives_the_same_outputs(arch):
     torch.manual_seed(0)
     m = build_model(arch, 3, 10, [0.3, 0.4, 0.5], [0.2, 0.2, 0.2])

@@ -56,8 +56,8 @@ class Architecture:
     """How to build one registered network."""
 
     name: str
-    factory: Callable[..., nn.Module]  #: torchvision constructor
-    weights: str  #: torchvision ImageNet weights enum member, e.g. "ResNet18_Weights.IMAGENET1K_V1"
+    factory: Callable[..., nn.Module]  #: torchvision constructor (called with ``weights=None``)
+    weights: str | None  #: torchvision ImageNet weights enum member, e.g. "ResNet18_Weights.IMAGENET1K_V1"
     head: Callable[[int, int], nn.Module]
     description: str
 
@@ -65,10 +65,38 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def _register(name: str, weights: str, head=_linear_head, description: str = "") -> None:
+def _register(name: str, weights: str | None, head=_linear_head, description: str = "", factory=None) -> None:
     import torchvision.models as tvm
 
-    ARCHITECTURES[name] = Architecture(name, getattr(tvm, name), weights, head, description)
+    ARCHITECTURES[name] = Architecture(name, factory or getattr(tvm, name), weights, head, description)
+
+
+def _resnet18_fine(weights: None = None) -> nn.Module:
+    """torchvision's ResNet-18 at half width (32–256 channels) without the stem's max-pool.
+
+    Every stage sees 4× the pixels of ``resnet18`` on a 64 × 64 patch (32 × 32 after the stem
+    instead of 16 × 16), at about the same compute: a field's or an orchard's texture survives
+    the stem. Built from torchvision's own blocks; there are no ImageNet weights for it.
+    """
+    import torchvision.models as tvm
+    from torchvision.models.resnet import BasicBlock
+
+    body = tvm.resnet18(weights=weights)
+    widths = (32, 64, 128, 256)
+    body.inplanes = widths[0]
+    body.conv1 = nn.Conv2d(3, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
+    body.bn1 = nn.BatchNorm2d(widths[0])
+    body.maxpool = nn.Identity()
+    for i, planes in enumerate(widths):
+        setattr(body, f"layer{i + 1}", body._make_layer(BasicBlock, planes, 2, stride=1 if i == 0 else 2))
+    body.fc = nn.Linear(widths[-1], 1000)
+    for m in body.modules():  # torchvision's initialisation, for the replaced modules too
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return body
 
 
 _register("resnet18", "ResNet18_Weights.IMAGENET1K_V1", description="compact, fast on CPU (shipped)")
@@ -79,6 +107,12 @@ _register(
     "Wide_ResNet50_2_Weights.IMAGENET1K_V2",
     head=_origin_head,
     description="the origin notebook's network and head",
+)
+_register(
+    "resnet18_fine",
+    None,
+    factory=_resnet18_fine,
+    description="half-width resnet18 without the stem max-pool: finer feature maps, same speed",
 )
 
 
@@ -173,6 +207,8 @@ def load_pretrained(model: PatchClassifier, arch: str, source: str, sha256: str 
     import torchvision.models as tvm
 
     spec = ARCHITECTURES[arch]
+    if spec.weights is None:
+        raise ModelError(f"{arch} has no ImageNet weights; train it from scratch or from an s2lc checkpoint")
     enum_name, member = spec.weights.split(".")
     weights_enum = getattr(getattr(tvm, enum_name), member)
     if source == "imagenet":
