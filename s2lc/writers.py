@@ -176,10 +176,19 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         yield tmp
         if not tmp.is_file():
             raise OutputError(f"{path} was not written (nothing at {tmp})")
+        _usual_mode(tmp)
         os.replace(tmp, path)
         logger.debug("wrote %s", path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _usual_mode(path: Path) -> None:
+    """Give a finished file the permissions a plain ``open(path, "w")`` would have (0666 less the
+    umask): some writers (safetensors) create private 0600 files, which colleagues cannot read."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 @contextmanager

@@ -36,6 +36,16 @@ def test_round_trip_same_outputs_and_contract(saved):
     torch.testing.assert_close(loaded.model.mean.flatten(), torch.tensor([0.3, 0.4, 0.5]))
 
 
+def test_a_saved_checkpoint_is_readable_by_others_as_the_umask_allows(saved):
+    import os
+    import stat
+
+    _, path, _ = saved
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # safetensors alone writes 0600
+
+
 def test_float16_storage_is_smaller_and_close(saved, tmp_path):
     m, path, _ = saved
     half = tmp_path / "h.safetensors"
