@@ -99,7 +99,7 @@ def _resnet18_fine(weights: None = None) -> nn.Module:
     return body
 
 
-_register("resnet18", "ResNet18_Weights.IMAGENET1K_V1", description="compact, fast on CPU (shipped)")
+_register("resnet18", "ResNet18_Weights.IMAGENET1K_V1", description="compact, fast on CPU")
 _register("resnet34", "ResNet34_Weights.IMAGENET1K_V1", description="deeper ResNet with basic blocks")
 _register("resnet50", "ResNet50_Weights.IMAGENET1K_V2", description="bottleneck ResNet")
 _register(
@@ -112,7 +112,7 @@ _register(
     "resnet18_fine",
     None,
     factory=_resnet18_fine,
-    description="half-width resnet18 without the stem max-pool: finer feature maps, same speed",
+    description="half-width resnet18 without the stem max-pool: finer feature maps, same speed (shipped)",
 )
 
 
