@@ -59,4 +59,5 @@ def agreement(path: Path = T33UUU, model=None, stride: int = 64) -> dict:
         "labels_of_water_patches": dict(Counter(label[water > 0.5].tolist())),
         "labels_of_forest_patches": dict(Counter(label[forest > 0.5].tolist())),
         "labels": dict(Counter(label.ravel().tolist())),
+        "patches": res.stats["patches"],
     }
