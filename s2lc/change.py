@@ -30,11 +30,10 @@ import json
 import logging
 import math
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from affine import Affine
@@ -709,8 +708,9 @@ class ChangeResult:
              progress: bool = False) -> dict[str, Path]:
         """Write the change raster, matrices, polygons, figure and summary into ``out_dir``.
 
-        Existing outputs are refused before anything is written, unless ``overwrite``; every
-        file is written atomically, and if one fails the files this call wrote are removed.
+        Existing outputs are refused before anything is written, unless ``overwrite``. All or
+        nothing: the files are renamed into place once every one is written, so a failure
+        leaves existing outputs as they were and adds none.
 
         Returns:
             Output kind → path (:data:`PAIR_SUFFIXES`).
@@ -719,23 +719,15 @@ class ChangeResult:
             OutputError: outputs exist, or the folder is missing or cannot be written.
         """
         paths = self.output_paths(out_dir, prefix)
-        writers.check_outputs([*paths.values(), *writers.sidecars(paths["map"])], overwrite)
-        with _cleanup_on_failure() as done:
-            _write_pair(self, paths, overwrite, done, progress)
+        with writers.staged_outputs(_with_sidecars(paths.values()), overwrite) as stage:
+            _write_pair(self, paths, stage, progress)
         return paths
 
 
-@contextmanager
-def _cleanup_on_failure() -> Iterator[list[Path]]:
-    """Yield a list for the files a save writes; remove them (and rasters' sidecars) if it fails."""
-    done: list[Path] = []
-    try:
-        yield done
-    except BaseException:
-        for p in done:
-            for extra in (p, *writers.sidecars(p)) if p.suffix == ".tif" else (p,):
-                extra.unlink(missing_ok=True)
-        raise
+def _with_sidecars(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` and the sidecars of the rasters among them."""
+    paths = list(paths)
+    return paths + [s for p in paths if p.suffix == ".tif" for s in writers.sidecars(p)]
 
 
 def _steps(items: list, progress: bool, desc: str) -> Iterator:
@@ -744,8 +736,7 @@ def _steps(items: list, progress: bool, desc: str) -> Iterator:
     return iter(tqdm(items, desc=desc, unit="file", disable=not progress, leave=False))
 
 
-def _write_pair(result: ChangeResult, paths: dict[str, Path], overwrite: bool, done: list[Path],
-                progress: bool) -> None:
+def _write_pair(result: ChangeResult, paths: dict[str, Path], stage: Callable[[Path], Path], progress: bool) -> None:
     from s2lc.qgis import polygon_qml, polygon_sld
 
     names = result.categories
@@ -755,17 +746,17 @@ def _write_pair(result: ChangeResult, paths: dict[str, Path], overwrite: bool, d
     trans = [c for c in result.classes if c.code >= FIRST_TRANSITION]
     writes = {
         "map": lambda p: writers.write_class_map(p, result.codes, result.transform, result.crs, result.classes,
-                                                 result.tags(), nodata=NODATA, overwrite=overwrite, kind="change"),
-        "matrix_pixels": lambda p: writers.write_text(p, _matrix_csv(names, result.matrix, lambda v: str(int(v))), overwrite),
-        "matrix_ha": lambda p: writers.write_text(p, _matrix_csv(names, result.matrix_ha, _ha), overwrite),
-        "matrix": lambda p: writers.write_json(p, result.matrix_dict(), overwrite),
+                                                 result.tags(), nodata=NODATA, kind="change"),
+        "matrix_pixels": lambda p: writers.write_text(p, _matrix_csv(names, result.matrix, lambda v: str(int(v)))),
+        "matrix_ha": lambda p: writers.write_text(p, _matrix_csv(names, result.matrix_ha, _ha)),
+        "matrix": lambda p: writers.write_json(p, result.matrix_dict()),
         "polygons": lambda p: writers.write_gpkg(p, result.polygons(), layer, polygon_qml(trans, "change_code"),
-                                                 polygon_sld(trans, layer, "change_code"), overwrite=overwrite),
-        "figure": lambda p: _write_figure(p, result, overwrite),
-        "summary": lambda p: writers.write_json(p, summary, overwrite),
+                                                 polygon_sld(trans, layer, "change_code")),
+        "figure": lambda p: _write_figure(p, result),
+        "summary": lambda p: writers.write_json(p, summary),
     }
     for kind in _steps(list(writes), progress, f"writing {paths['map'].stem}"):
-        done.append(writes[kind](paths[kind]))
+        writes[kind](stage(paths[kind]))
 
 
 def _rgba(data: np.ndarray, classes: Sequence[LandCoverClass], step: int) -> np.ndarray:
@@ -775,7 +766,7 @@ def _rgba(data: np.ndarray, classes: Sequence[LandCoverClass], step: int) -> np.
     return lut[data[::step, ::step]]
 
 
-def _write_figure(path: Path, result: ChangeResult, overwrite: bool, max_size: int = 500) -> Path:
+def _write_figure(path: Path, result: ChangeResult, overwrite: bool = False, max_size: int = 500) -> Path:
     """The summary PNG: both maps and the change map side by side, gains and losses per class."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Rectangle
@@ -1180,8 +1171,8 @@ class SeriesResult:
     def save(self, out_dir: str | os.PathLike, overwrite: bool = False, *, progress: bool = False) -> dict[str, Path]:
         """Write every pair's outputs, the first→last change, and the trajectory into ``out_dir``.
 
-        Existing outputs are refused before anything is written, unless ``overwrite``; if a write
-        fails, the files this call wrote are removed.
+        Existing outputs are refused before anything is written, unless ``overwrite``. All or
+        nothing, as :meth:`ChangeResult.save`.
 
         Returns:
             :meth:`output_paths`.
@@ -1194,28 +1185,24 @@ class SeriesResult:
         from s2lc.qgis import polygon_qml, polygon_sld
 
         paths = self.output_paths(out_dir)
-        rasters = [p for p in paths.values() if p.suffix == ".tif"]
-        writers.check_outputs([*paths.values(), *(s for r in rasters for s in writers.sidecars(r))], overwrite)
         first = self.maps[0].map
-        with _cleanup_on_failure() as done:
+        with writers.staged_outputs(_with_sidecars(paths.values()), overwrite) as stage:
             for result, prefix in tqdm(self._pair_prefixes(), desc="writing changes", unit="pair",
                                        disable=not progress):
-                _write_pair(result, result.output_paths(out_dir, prefix), overwrite, done, False)
+                _write_pair(result, result.output_paths(out_dir, prefix), stage, False)
             classes = self.trajectory_classes()
-            done.append(writers.write_class_map(paths["trajectory"], self.trajectory.codes, first.transform,
-                                                first.crs, classes, self.tags(), nodata=NODATA,
-                                                overwrite=overwrite, kind="change"))
+            writers.write_class_map(stage(paths["trajectory"]), self.trajectory.codes, first.transform, first.crs,
+                                    classes, self.tags(), nodata=NODATA, kind="change")
             gdf = self.trajectory_polygons()
-            done.append(writers.write_gpkg(paths["trajectory_polygons"], gdf, "trajectory",
-                                           polygon_qml(classes, "trajectory_code"),
-                                           polygon_sld(classes, "trajectory", "trajectory_code"), overwrite=overwrite))
+            writers.write_gpkg(stage(paths["trajectory_polygons"]), gdf, "trajectory",
+                               polygon_qml(classes, "trajectory_code"),
+                               polygon_sld(classes, "trajectory", "trajectory_code"))
             first_label, last_label = _date_or_name(self.maps[0]), _date_or_name(self.maps[-1])
-            done.append(writers.write_quicklook(paths["trajectory_quicklook"], self.trajectory.codes, classes,
-                                                f"Changes {first_label} → {last_label} ({len(self.maps)} dates)",
-                                                overwrite=overwrite, nodata=NODATA))
+            writers.write_quicklook(stage(paths["trajectory_quicklook"]), self.trajectory.codes, classes,
+                                    f"Changes {first_label} → {last_label} ({len(self.maps)} dates)", nodata=NODATA)
             summary = self.summary()
             summary["outputs"] = {k: p.name for k, p in paths.items()}
-            done.append(writers.write_json(paths["summary"], summary, overwrite))
+            writers.write_json(stage(paths["summary"]), summary)
         return paths
 
 

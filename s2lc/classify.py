@@ -140,8 +140,10 @@ class Classification:
     def save(self, out_dir: str | os.PathLike, overwrite: bool = False, polygons: bool = True) -> dict[str, Path]:
         """Write the map, confidence, polygons, quicklook and summary JSON into ``out_dir``.
 
-        Every file is written atomically; existing outputs are refused (before anything is
-        written) unless ``overwrite``; if a write fails, the files this call wrote are removed.
+        All or nothing: the files are written into a hidden folder in ``out_dir`` and renamed
+        into place once every one is written, so a failure leaves existing outputs as they
+        were and adds none. Existing outputs are refused (before anything is written) unless
+        ``overwrite``.
 
         Returns:
             Output kind → path.
@@ -162,34 +164,29 @@ class Classification:
         paths = output_paths(out, self.product_id)
         if not polygons:
             paths.pop("polygons")
-        files = output_files(paths)
-        writers.check_outputs(files, overwrite)
-        existed = {f for f in files if f.exists()}
-        try:
+        with writers.staged_outputs(output_files(paths), overwrite) as stage:
             tags = self.tags()
-            writers.write_class_map(paths["map"], self.class_map, self.transform, self.crs, self.legend.classes, tags,
-                                    overwrite=overwrite)
-            writers.write_confidence(paths["confidence"], self._confidence_rows(), self.transform, self.crs, tags,
-                                     overwrite=overwrite)  # expanded row block by row block
+            writers.write_class_map(stage(paths["map"]), self.class_map, self.transform, self.crs,
+                                    self.legend.classes, tags)
+            writers.write_confidence(stage(paths["confidence"]), self._confidence_rows(), self.transform, self.crs,
+                                     tags)  # expanded row block by row block
             if polygons:
-                writers.write_gpkg(paths["polygons"], self.polygons(), "landcover", polygon_qml(self.legend.classes),
-                                   polygon_sld(self.legend.classes, "landcover"), overwrite=overwrite)
-            writers.write_quicklook(paths["quicklook"], self.class_map, self.legend.classes,
-                                    f"{self.product_id}\n{self.provenance['model']['name']}", overwrite=overwrite)
+                writers.write_gpkg(stage(paths["polygons"]), self.polygons(), "landcover",
+                                   polygon_qml(self.legend.classes), polygon_sld(self.legend.classes, "landcover"))
+            writers.write_quicklook(stage(paths["quicklook"]), self.class_map, self.legend.classes,
+                                    f"{self.product_id}\n{self.provenance['model']['name']}")
             summary = {"outputs": {k: p.name for k, p in paths.items()}, "provenance": self.provenance, "stats": self.stats}
-            writers.write_json(paths["summary"], summary, overwrite=overwrite)
-        except BaseException:
-            for f in files:  # leave no partial set behind: remove what this call created
-                if f not in existed:
-                    f.unlink(missing_ok=True)
-            raise
+            writers.write_json(stage(paths["summary"]), summary)
         return paths
 
     def polygons(self):
         """Polygons of adjacent cells of one class (code, name, hectares, mean confidence).
 
-        Built from the cell-resolution map (one pixel per patch cell), clipped to the scene.
+        Built from the cell-resolution map (one pixel per patch cell), clipped to the scene and
+        cut back where a cell holds no-data pixels, so each class's polygons cover exactly its
+        pixels in :attr:`class_map`.
         """
+        import shapely
         from affine import Affine
 
         from s2lc import writers
@@ -198,9 +195,44 @@ class Classification:
         t = self.transform
         bounds = (t.c, t.f + h * t.e, t.c + w * t.a, t.f)
         cell_t = t @ Affine.scale(self.stride)
-        return writers.polygons(self.cell_map, cell_t, self.crs, self.legend.classes,
-                                confidence=self.cell_confidence, bounds=bounds)
+        gdf = writers.polygons(self.cell_map, cell_t, self.crs, self.legend.classes,
+                               confidence=self.cell_confidence, bounds=bounds)
+        holes = self._nodata_in_classed_cells()
+        if holes is None or gdf.empty:
+            return gdf
+        geoms = gdf.geometry.values
+        hit = shapely.intersects(geoms, holes)
+        geoms[hit] = shapely.difference(geoms[hit], holes)
+        gdf = gdf.set_geometry(geoms)
+        gdf["area_ha"] = shapely.area(geoms) / 10_000
+        return gdf[~shapely.is_empty(geoms)].reset_index(drop=True)
 
+    def _nodata_in_classed_cells(self):
+        """No-data pixels of cells that carry a code (cells are painted whole, the map per
+        pixel), as one geometry, or None. Only the columns around such cells are traced."""
+        import rasterio.features
+        import shapely
+        from affine import Affine
+
+        s = self.stride
+        w = self.class_map.shape[1]
+        parts = []
+        for r, codes in enumerate(self.cell_map):
+            nodata = self.class_map[r * s : (r + 1) * s] == 0
+            if not nodata.any():
+                continue
+            by_cell = np.zeros((nodata.shape[0], len(codes) * s), bool)
+            by_cell[:, :w] = nodata
+            hit = by_cell.reshape(nodata.shape[0], len(codes), s).any(axis=(0, 2)) & (codes != 0)
+            if not hit.any():
+                continue
+            c0, c1 = np.flatnonzero(hit)[[0, -1]]
+            x0, x1 = c0 * s, min((c1 + 1) * s, w)
+            mask = nodata[:, x0:x1] & np.repeat(hit[c0 : c1 + 1], s)[: x1 - x0]
+            t = self.transform @ Affine.translation(x0, r * s)
+            parts += [shapely.geometry.shape(g) for g, _ in
+                      rasterio.features.shapes(mask.view(np.uint8), mask=mask, transform=t)]
+        return shapely.union_all(parts) if parts else None
 
 
 class _Mosaic:
@@ -335,7 +367,8 @@ def classify(
     loaded = load_model(model)
     contract = loaded.contract
     dev = resolve_device(device)
-    resolve_precision(precision, dev)  # validates the name early
+    dtype = resolve_precision(precision, dev)  # validates the name early
+    precision_used = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
     if not 0 <= max_cloud <= 1:
         raise ModelError(f"max_cloud must be between 0 and 1, got {max_cloud}")
     patch = int(contract.patch_size)
@@ -422,11 +455,18 @@ def classify(
                 probs = np.zeros((nr, nc, len(contract.classes)), np.float32)
                 if todo.any():
                     views = sliding_window_view(dst, (patch, patch), axis=(1, 2))[:, ::stride, ::stride]
-                    sel = np.ascontiguousarray(views[:, todo].transpose(1, 0, 2, 3))
-                    t0 = time.perf_counter()
-                    probs[todo] = predict_proba(loaded.model, torch.from_numpy(sel), contract.divisor,
-                                                batch_size=batch_size, device=dev, precision=precision)
-                    timings["model"] += time.perf_counter() - t0
+                    rows, cols = np.nonzero(todo)
+                    out = np.empty((len(rows), len(contract.classes)), np.float32)
+                    # one batch copied out at a time: at stride 8 a strip holds 64 x its pixels in patches
+                    for start in range(0, len(rows), batch_size):
+                        r, c = rows[start : start + batch_size], cols[start : start + batch_size]
+                        sel = np.ascontiguousarray(views[:, r, c].transpose(1, 0, 2, 3))
+                        t0 = time.perf_counter()
+                        out[start : start + batch_size] = predict_proba(
+                            loaded.model, torch.from_numpy(sel), contract.divisor, batch_size=batch_size, device=dev,
+                            precision=precision)
+                        timings["model"] += time.perf_counter() - t0
+                    probs[rows, cols] = out
                 mosaic.add(strip.first_row, probs, todo)
                 bar.update(nr * nc)
         bar.close()
@@ -480,7 +520,8 @@ def classify(
             },
             "s2lc_version": __version__,
             "parameters": {"stride": stride, "max_cloud": max_cloud, "batch_size": batch_size,
-                           "device": str(dev), "precision": precision, "patch_size": patch},
+                           "device": str(dev), "precision": precision, "precision_used": precision_used,
+                           "patch_size": patch},
             "legend": {str(c.code): c.name for c in legend.classes},
             "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         }

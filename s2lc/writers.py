@@ -32,7 +32,7 @@ import xml.etree.ElementTree as ET
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import rasterio
@@ -64,6 +64,7 @@ __all__ = [
     "polygons",
     "read_class_map",
     "sidecars",
+    "staged_outputs",
     "write_class_map",
     "write_confidence",
     "write_gpkg",
@@ -94,6 +95,7 @@ _GFT_INTEGER, _GFT_STRING = 0, 2
 _GFU_GENERIC, _GFU_NAME, _GFU_MINMAX, _GFU_RED, _GFU_GREEN, _GFU_BLUE, _GFU_ALPHA = 0, 2, 5, 6, 7, 8, 9
 #: GeoPackage 1.2: QGIS 3.22 LTR (GDAL 3.6) warns on 1.4 files, which GDAL ≥ 3.11 writes by default.
 _GPKG_VERSION = "1.2"
+_NODATA_HATCH = "////"
 #: QGIS's own schema for the table that holds layer styles (QgsOgrProviderMetadata::saveStyle).
 _LAYER_STYLES_SQL = """CREATE TABLE layer_styles (
   id INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
@@ -134,8 +136,7 @@ def check_outputs(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:
                 raise OutputError(f"output folder {folder} does not exist; create it first")
             if not folder.is_dir():
                 raise OutputError(f"output folder {folder} is not a folder; choose another output folder")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise OutputError(f"output folder {folder} is not writable; choose another output folder")
+            _probe_writable(folder)
         for p in paths:
             if p.is_dir():
                 raise OutputError(f"{p} is a folder; choose another output name")
@@ -145,6 +146,58 @@ def check_outputs(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:
     if existing and not overwrite:
         raise OutputError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
                           "use --overwrite to replace")
+
+
+def _probe_writable(folder: Path) -> None:
+    """Create and remove a file in ``folder``: permission bits do not tell (root ignores them; a
+    read-only mount or /proc has writable-looking bits)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise OutputError(f"output folder {folder} is not writable ({exc.strerror}); choose another output folder") from exc
+
+
+@contextmanager
+def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Iterator[Callable[[Path], Path]]:
+    """Write a set of outputs all or nothing.
+
+    Yields ``stage(path)``, the path to write ``path`` through: the same name in a hidden folder
+    beside it. When the block ends, every staged file is renamed onto its final path, the first
+    of ``paths`` last (a reader that finds it finds the others). If the block raises, nothing is
+    renamed: existing files are left as they were, and no new one appears.
+
+    Args:
+        paths: every file the set may hold (sidecars included); checked up front.
+        overwrite: replace existing files instead of refusing them.
+
+    Raises:
+        OutputError: as :func:`check_outputs`; the hidden folder cannot be created.
+    """
+    paths = [Path(p) for p in paths]
+    check_outputs(paths, overwrite)
+    scratch: dict[Path, Path] = {}
+    try:
+        try:
+            for folder in dict.fromkeys(p.parent for p in paths):
+                scratch[folder] = Path(tempfile.mkdtemp(prefix=".s2lc-", suffix=".staging", dir=folder))
+        except OSError as exc:
+            raise OutputError(f"cannot write in {folder} ({exc.strerror}); choose another output folder") from exc
+
+        def stage(path: str | os.PathLike) -> Path:
+            path = Path(path)
+            if path not in paths:
+                raise ValueError(f"{path} is not one of the staged outputs")
+            return scratch[path.parent] / path.name
+
+        yield stage
+        for path in paths[1:] + paths[:1]:
+            tmp = stage(path)
+            if tmp.is_file():
+                os.replace(tmp, path)
+    finally:
+        for folder in scratch.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
@@ -761,7 +814,7 @@ def write_quicklook(
 
     Maps larger than ``max_size`` pixels on a side are decimated by an integer step (nearest
     neighbour: every step-th pixel), so a full tile costs no more than a 1024² image.
-    No-data is drawn white.
+    No-data is hatched grey on white, with a legend entry, so it cannot be taken for cloud.
 
     Args:
         path: the ``.png`` to write.
@@ -779,7 +832,7 @@ def write_quicklook(
         MapError: codes missing from the legend.
     """
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+    from matplotlib.patches import Patch, Rectangle
 
     path = Path(path)
     data = np.asarray(data)
@@ -795,13 +848,17 @@ def write_quicklook(
 
     handles = [Patch(facecolor=np.array(c.color) / 255, edgecolor="0.4", label=c.label)
                for c in sorted(classes, key=lambda c: c.code) if counts[c.code]]
+    if counts[nodata]:
+        handles.append(Patch(facecolor="white", edgecolor="0.6", hatch=_NODATA_HATCH, label="No data"))
     dpi, pad, title_h, legend_w = 100, 0.15, 0.45, 2.8
     img_h, img_w = rgba.shape[0] / dpi, rgba.shape[1] / dpi
     body_h = max(img_h, 0.22 * len(handles) + 0.3)
     fig_w, fig_h = img_w + legend_w + 3 * pad, body_h + title_h + 2 * pad
     fig = Figure(figsize=(fig_w, fig_h), dpi=dpi, facecolor="white")
     ax = fig.add_axes((pad / fig_w, (pad + body_h - img_h) / fig_h, img_w / fig_w, img_h / fig_h))
-    ax.imshow(rgba, interpolation="nearest")
+    ax.add_patch(Rectangle((-0.5, -0.5), rgba.shape[1], rgba.shape[0], facecolor="white", edgecolor="0.6",
+                           hatch=_NODATA_HATCH, linewidth=0, zorder=0))  # shows through no-data (alpha 0)
+    ax.imshow(rgba, interpolation="nearest", zorder=1)
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():

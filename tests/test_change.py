@@ -340,6 +340,21 @@ def test_a_failing_write_removes_what_the_save_wrote(pair, tmp_path, monkeypatch
     assert files(tmp_path) == ["maps"]
 
 
+def test_a_failing_overwrite_keeps_the_previous_outputs(pair, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    change.compare(*pair).save(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(change, "_write_figure", broken)  # after the map, matrices and polygons
+    with pytest.raises(OSError, match="disk full"):
+        change.compare(*pair).save(out, overwrite=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 # ---- refusals ---------------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
 import json
+import os
 import sqlite3
 import xml.etree.ElementTree as ET
 
@@ -197,6 +198,49 @@ def test_interrupted_save_leaves_nothing(tmp_path, l1c, toy, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_overwrite_keeps_the_previous_set_whole(tmp_path, l1c, toy, monkeypatch):
+    """An overwrite that fails part-way must not leave new rasters beside an old summary."""
+    res64 = classify(l1c, toy)
+    paths = res64.save(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    res32 = classify(l1c, toy, stride=32)
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(writers, "write_quicklook", boom)  # after the map, confidence and polygons
+    with pytest.raises(RuntimeError, match="disk full"):
+        res32.save(tmp_path, overwrite=True)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    monkeypatch.undo()
+    res32.save(tmp_path, overwrite=True)
+    with rasterio.open(paths["map"]) as src:
+        assert json.loads(src.tags()["S2LC_PARAMETERS"])["stride"] == 32
+    assert json.loads(paths["summary"].read_text())["provenance"]["parameters"]["stride"] == 32
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before)  # no staging folder left
+
+
+def test_polygons_cover_exactly_the_classified_pixels(tmp_path, toy):
+    """Cells are painted whole, pixels are not: a no-data edge that cuts through a column of
+    patches must not be counted in the polygons (their areas must match the map's)."""
+    prod = make_product(tmp_path, "L1C", "02.09", size=SIZE, cloud_fraction=0, nodata_cols=70, scene=halves())
+    for stride in (64, 16):
+        res = classify(prod, toy, stride=stride)
+        gdf = res.polygons()
+        by_class = gdf.groupby("class_name")["area_ha"].sum()
+        for name, area in res.stats["area_ha"].items():
+            assert by_class.get(name, 0.0) == pytest.approx(area, abs=1e-9), (stride, name)
+        assert gdf.total_bounds[0] == pytest.approx(res.transform.c + 70 * res.transform.a)
+
+
+def test_precision_used_is_recorded(l1c, toy):
+    res = classify(l1c, toy, precision="fp32")
+    assert res.provenance["parameters"]["precision"] == "fp32"
+    assert res.provenance["parameters"]["precision_used"] == "fp32"
+    auto = classify(l1c, toy).provenance["parameters"]
+    assert auto["precision"] == "auto" and auto["precision_used"] in ("fp32", "bf16")
+
+
 def test_existing_outputs_are_refused_untouched(tmp_path, l1c, toy):
     res = classify(l1c, toy)
     paths = res.save(tmp_path)
@@ -223,6 +267,9 @@ def test_cli_classify_and_exit_codes(tmp_path, l1c, toy):
     assert r.exit_code == 2
     r = runner.invoke(cli, ["classify", str(tmp_path / "nope.SAFE"), "-o", str(out), "--model", str(toy)])
     assert r.exit_code == 1 and "nope.SAFE" in r.output and len(r.output.strip().splitlines()) == 1
+    gone = tmp_path / "new" / "folder"  # a failed run does not leave the -o folder it created
+    r = runner.invoke(cli, ["classify", str(tmp_path / "nope.SAFE"), "-o", str(gone), "--model", str(toy)])
+    assert r.exit_code == 1 and not gone.exists()
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)
@@ -243,6 +290,41 @@ def test_model_needing_missing_bands_is_refused(tmp_path, l1c):
         classify(l2a, ms)
     r = CliRunner().invoke(cli, ["classify", str(l2a), "-o", str(tmp_path / "o"), "--model", str(ms)])
     assert r.exit_code == 1 and "B10" in r.output
+
+
+@pytest.mark.skipif(not os.access("/proc/self", os.F_OK), reason="needs Linux /proc")
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_unwritable_output_folder_is_refused_before_classifying(l1c, toy, overwrite, monkeypatch):
+    """/proc/self exists and is not writable, even by root: refused up front, with or without
+    --overwrite, before any patch is classified."""
+    import s2lc.classify as lib
+
+    def never(*a, **k):
+        raise AssertionError("classified before checking the output folder")
+
+    monkeypatch.setattr(lib, "classify", never)
+    r = CliRunner().invoke(cli, ["classify", str(l1c), "-o", "/proc/self", "--model", str(toy), *overwrite])
+    assert r.exit_code == 1 and "/proc/self is not writable" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_strided_inference_copies_one_batch_at_a_time(l1c, toy, monkeypatch):
+    """Memory stays bounded at small strides: the model never gets more than a batch."""
+    from s2lc import inference
+
+    seen = []
+    real = inference.predict_proba
+
+    def spy(model, patches, *a, **k):  # classify imports it at call time
+        seen.append(len(patches))
+        return real(model, patches, *a, **k)
+
+    monkeypatch.setattr(inference, "predict_proba", spy)
+    ref = classify(l1c, toy, stride=8, batch_size=4096)
+    seen.clear()
+    res = classify(l1c, toy, stride=8, batch_size=100)
+    assert seen and max(seen) <= 100 and sum(seen) == res.stats["patches"]["classified"]
+    np.testing.assert_array_equal(res.class_map, ref.class_map)
 
 
 @pytest.mark.parametrize("stride", [64, 32])

@@ -174,6 +174,43 @@ def test_failing_temporary_folder_is_an_output_error(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(not os.access("/proc/self", os.F_OK), reason="needs Linux /proc")
+def test_a_folder_that_cannot_take_files_is_refused_even_for_root():
+    """Permission bits do not tell (root ignores them); the check creates a file to see."""
+    with pytest.raises(OutputError, match=r"output folder /proc/self is not writable \(.+\); choose another"):
+        writers.check_outputs(["/proc/self/a.json"], overwrite=True)
+
+
+def test_staged_outputs_rename_the_whole_set_at_the_end(tmp_path):
+    a, b = tmp_path / "a.tif", tmp_path / "a.json"
+    with writers.staged_outputs([a, b], overwrite=False) as stage:
+        writers.write_text(stage(b), "b")
+        writers.write_text(stage(a), "a")
+        assert not a.exists() and not b.exists()
+        with pytest.raises(ValueError, match="not one of the staged outputs"):
+            stage(tmp_path / "c.txt")
+    assert a.read_text() == "a" and b.read_text() == "b"
+    _no_scratch(tmp_path)
+
+
+def test_staged_outputs_leave_the_old_set_when_the_new_one_fails(tmp_path):
+    a, b = tmp_path / "a.tif", tmp_path / "a.json"
+    a.write_text("old a")
+    b.write_text("old b")
+    with pytest.raises(OutputError, match="already exist"):
+        with writers.staged_outputs([a, b], overwrite=False):
+            pass
+    with pytest.raises(RuntimeError, match="disk full"):
+        with writers.staged_outputs([a, b], overwrite=True) as stage:
+            writers.write_text(stage(a), "new a")
+            raise RuntimeError("disk full")
+    assert a.read_text() == "old a" and b.read_text() == "old b"
+    with writers.staged_outputs([a, b], overwrite=True) as stage:  # a file not written stays as it was
+        writers.write_text(stage(a), "new a")
+    assert a.read_text() == "new a" and b.read_text() == "old b"
+    _no_scratch(tmp_path)
+
+
 def test_check_outputs_names_every_existing_file(tmp_path):
     a, b, c = tmp_path / "a.tif", tmp_path / "b.qml", tmp_path / "c.png"
     a.write_text("")
@@ -551,6 +588,24 @@ def test_quicklook_draws_class_colours_within_size(tmp_path):
     pixels = {tuple(p) for p in (image[..., :3] * 255).round().astype(int).reshape(-1, 3)}
     assert (27, 120, 55) in pixels and (8, 48, 107) in pixels
     assert (230, 199, 0) not in pixels, "annual crop is absent from the map and from the legend"
+
+
+def test_quicklook_tells_no_data_from_cloud(tmp_path):
+    """No-data is hatched and has a legend entry; cloud keeps its own colour."""
+    legend = default_legend()
+    data = np.zeros((200, 200), np.uint8)
+    data[:, 100:] = legend.cloud_code
+    path = writers.write_quicklook(tmp_path / "q.png", data, legend.classes, "half cloud, half no data")
+    image = (imread(path)[..., :3] * 255).round().astype(int)
+    n = len(image.reshape(-1, 3))
+    share = {tuple(c): k / n for c, k in zip(*np.unique(image.reshape(-1, 3), axis=0, return_counts=True))}
+    assert share.get((240, 240, 240), 0) > 0.05  # the cloud half
+    greys = [c for c in share if c[0] == c[1] == c[2] and 60 < c[0] < 230]
+    assert sum(share[c] for c in greys) > 0.01, "no hatching where there is no data"
+    data[:] = legend.cloud_code
+    only_cloud = (imread(writers.write_quicklook(tmp_path / "c.png", data, legend.classes, "cloud"))[..., :3] * 255)
+    assert len(np.unique(only_cloud.round().astype(int).reshape(-1, 3), axis=0)) < len(share), \
+        "the no-data legend entry and hatching appear only when there is no data"
 
 
 def test_class_map_is_written_without_gdal_complaints(tmp_path, caplog):

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from s2lc.cli.main import progress_enabled
+from s2lc.cli.main import output_folder, progress_enabled
 
 
 @click.command(short_help="What changed between land-cover maps of two or more dates.")
@@ -36,7 +36,6 @@ def change(maps, out_dir, align, allow_model_mismatch, overwrite, as_json):
     from pathlib import Path
 
     from s2lc import change as lib
-    from s2lc.errors import OutputError
 
     if len(maps) < 2:
         raise click.UsageError("give at least two maps: BEFORE.tif AFTER.tif [MORE.tif ...]")
@@ -52,12 +51,8 @@ def change(maps, out_dir, align, allow_model_mismatch, overwrite, as_json):
         result = lib.time_series(list(maps), align=align, allow_model_mismatch=allow_model_mismatch,
                                  progress=progress)
 
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable -o") from exc
-    paths = result.save(out, overwrite=overwrite, progress=progress)
+    with output_folder(out_dir) as out:
+        paths = result.save(out, overwrite=overwrite, progress=progress)
 
     summary = result.summary()
     if as_json:

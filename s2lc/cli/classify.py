@@ -6,7 +6,7 @@ import json
 
 import click
 
-from s2lc.cli.main import progress_enabled
+from s2lc.cli.main import output_folder, progress_enabled
 
 
 def _parse_bands(ctx, param, value):
@@ -40,27 +40,18 @@ def _parse_bands(ctx, param, value):
 def classify(product, out_dir, model, device, precision, batch_size, stride, max_cloud, bands, no_polygons, overwrite, as_json):
     """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF) into OUT: <id>_landcover.tif
     (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg, <id>_quicklook.png and <id>_landcover.json."""
-    from pathlib import Path
-
     from s2lc import writers
     from s2lc.classify import classify as run, output_files, output_paths
-    from s2lc.errors import OutputError
     from s2lc.product import open_product
 
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable -o") from exc
-    with open_product(product, bands=bands) as prod:
-        if not overwrite:  # refuse before hours of work when the outputs already exist
-            paths = output_paths(out, prod.id)
-            if no_polygons:
-                paths.pop("polygons")
-            writers.check_outputs(output_files(paths), overwrite=False)
+    with output_folder(out_dir) as out, open_product(product, bands=bands) as prod:
+        paths = output_paths(out, prod.id)
+        if no_polygons:
+            paths.pop("polygons")
+        writers.check_outputs(output_files(paths), overwrite)  # refuse before hours of work
         result = run(prod, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
                      precision=precision, progress=progress_enabled())
-    paths = result.save(out, overwrite=overwrite, polygons=not no_polygons)
+        paths = result.save(out, overwrite=overwrite, polygons=not no_polygons)
     s = result.stats
     if as_json:
         click.echo(json.dumps({"outputs": {k: str(p) for k, p in paths.items()}, "provenance": result.provenance,

@@ -11,6 +11,9 @@ import importlib.util
 import logging
 import sys
 import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -65,6 +68,33 @@ def progress_enabled(ctx: click.Context | None = None) -> bool:
     """Whether progress bars should be shown: not with ``-q``."""
     ctx = ctx or click.get_current_context()
     return _verbosity(ctx) >= 0
+
+
+@contextmanager
+def output_folder(path: str) -> Iterator[Path]:
+    """The ``-o`` folder, created if needed; if the command then fails, a folder it created and
+    left empty is removed again (a mistyped product should not leave folders behind).
+
+    Raises:
+        OutputError: the folder cannot be created.
+    """
+    from s2lc.errors import OutputError
+
+    out = Path(path)
+    created = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable -o") from exc
+    try:
+        yield out
+    except BaseException:
+        if created:
+            try:
+                out.rmdir()  # only when empty
+            except OSError:
+                pass
+        raise
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
