@@ -198,18 +198,22 @@ class Classification:
         gdf = writers.polygons(self.cell_map, cell_t, self.crs, self.legend.classes,
                                confidence=self.cell_confidence, bounds=bounds)
         holes = self._nodata_in_classed_cells()
-        if holes is None or gdf.empty:
+        if not len(holes) or gdf.empty:
             return gdf
-        geoms = gdf.geometry.values
-        hit = shapely.intersects(geoms, holes)
-        geoms[hit] = shapely.difference(geoms[hit], holes)
+        geoms = gdf.geometry.values.copy()
+        poly, hole = shapely.STRtree(holes).query(geoms, predicate="intersects")
+        order = np.argsort(poly, kind="stable")
+        starts = np.flatnonzero(np.diff(poly[order], prepend=-1))
+        for i, near in zip(poly[order][starts], np.split(hole[order], starts[1:])):
+            geoms[i] = shapely.difference(geoms[i], shapely.union_all(holes[near]))  # only the holes near it
         gdf = gdf.set_geometry(geoms)
         gdf["area_ha"] = shapely.area(geoms) / 10_000
         return gdf[~shapely.is_empty(geoms)].reset_index(drop=True)
 
-    def _nodata_in_classed_cells(self):
+    def _nodata_in_classed_cells(self) -> np.ndarray:
         """No-data pixels of cells that carry a code (cells are painted whole, the map per
-        pixel), as one geometry, or None. Only the columns around such cells are traced."""
+        pixel), as an array of polygons (one per run of such pixels in a row of cells). Only
+        the columns around such cells are traced."""
         import rasterio.features
         import shapely
         from affine import Affine
@@ -232,7 +236,7 @@ class Classification:
             t = self.transform @ Affine.translation(x0, r * s)
             parts += [shapely.geometry.shape(g) for g, _ in
                       rasterio.features.shapes(mask.view(np.uint8), mask=mask, transform=t)]
-        return shapely.union_all(parts) if parts else None
+        return np.array(parts, dtype=object)
 
 
 class _Mosaic:
