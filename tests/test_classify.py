@@ -283,6 +283,15 @@ def test_cli_classify_and_exit_codes(tmp_path, l1c, toy):
         ro.chmod(0o700)
 
 
+def test_progress_bar_with_eta_unless_quiet(tmp_path, l1c, toy):
+    r = CliRunner().invoke(cli, ["classify", str(l1c), "-o", str(tmp_path / "a"), "--model", str(toy)])
+    assert r.exit_code == 0, r.output
+    bar = [line for line in r.stderr.replace("\r", "\n").splitlines() if line.startswith("classifying ")]
+    assert bar and "16/16" in bar[-1] and "patch/s" in bar[-1] and "<" in bar[-1]  # elapsed<remaining
+    r = CliRunner().invoke(cli, ["-q", "classify", str(l1c), "-o", str(tmp_path / "b"), "--model", str(toy)])
+    assert r.exit_code == 0 and "classifying" not in r.stderr
+
+
 def test_model_needing_missing_bands_is_refused(tmp_path, l1c):
     ms = brightness_model(tmp_path / "ms.safetensors", bands=("B04", "B03", "B10"))
     l2a = make_product(tmp_path, "L2A", "04.00", size=SIZE, cloud_fraction=0)
