@@ -1,9 +1,9 @@
 """Training a patch classifier on a labelled dataset, resumable, chosen on validation.
 
 Recipe (defaults): SGD with Nesterov momentum and a one-cycle learning rate, label smoothing,
-the 8 flips/rotations and a mild brightness/gain jitter on every patch (haze on half of them
-with ``haze`` > 0), CutMix on half the batches, and an exponential moving average (EMA) of
-the weights, which is what gets validated and saved. The epoch whose EMA weights score best on
+the 8 flips/rotations and a mild brightness/gain jitter on every patch (random shifts with
+``translate`` > 0, haze on half of them with ``haze`` > 0), CutMix on half the batches, and an
+exponential moving average (EMA) of the weights, which is what gets validated and saved. The epoch whose EMA weights score best on
 the validation split is kept; the test split is evaluated once, at the end, with those weights,
 and never used to choose anything.
 
@@ -56,6 +56,7 @@ class TrainConfig:
     cutmix: float = 0.5  #: probability that a batch is CutMix-ed
     jitter: float = 0.1  #: brightness ±jitter, per-band gain ±jitter/2
     haze: float = 0.0  #: on half the patches, haze of transmission down to 1 − haze (0: none)
+    translate: int = 0  #: random shift of up to this many pixels each way, edges mirrored (0: none)
     ema_decay: float = 0.999
     seed: int = 0
     pretrained: str | None = None  #: "imagenet", a weights file, or an s2lc checkpoint
@@ -71,7 +72,7 @@ class TrainConfig:
 
 
 #: Values that reproduce what a run saved before a setting existed did (for --resume).
-_SETTINGS_BEFORE_THEY_EXISTED = {"haze": 0.0, "teacher": None, "teacher_sha256": None, "distill": 0.7}
+_SETTINGS_BEFORE_THEY_EXISTED = {"haze": 0.0, "teacher": None, "teacher_sha256": None, "distill": 0.7, "translate": 0}
 
 
 def _airlight_scale(ds: PatchDataset, scaling: dict) -> torch.Tensor:
@@ -90,9 +91,11 @@ def _airlight_scale(ds: PatchDataset, scaling: dict) -> torch.Tensor:
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool, haze: float = 0.0,
-             airlight: torch.Tensor | None = None) -> torch.Tensor:
-    """Random flip/rotation (one of 8), brightness/gain jitter and, on half the patches, haze;
-    x is (n, c, h, w) in network-input units.
+             airlight: torch.Tensor | None = None, translate: int = 0) -> torch.Tensor:
+    """Random flip/rotation (one of 8), a shift of up to ``translate`` pixels each way (edges
+    mirrored), brightness/gain jitter and, on half the patches, haze; x is (n, c, h, w) in
+    network-input units. Settings at 0 draw no random numbers (runs made before they existed
+    reproduce).
 
     Haze follows the usual scattering model, ``x·t + a·(1 − t)``: transmission ``t`` uniform in
     [1 − haze, 1] and an airlight ``a`` per band uniform in [0.5, 1] × ``airlight`` (per band,
@@ -108,6 +111,11 @@ def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool, 
         m = k == r
         if m.any():
             out[m] = torch.rot90(x[m], r, (-2, -1))
+    if translate > 0:
+        h, w = out.shape[-2:]
+        padded = F.pad(out, (translate,) * 4, mode="reflect")
+        dy, dx = torch.randint(0, 2 * translate + 1, (2, n), generator=gen).tolist()
+        out = torch.stack([padded[i, :, a : a + h, b : b + w] for i, (a, b) in enumerate(zip(dy, dx))])
     if jitter > 0:
         bright = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * jitter
         gain = 1 + (torch.rand(n, x.shape[1], 1, 1, generator=gen) * 2 - 1) * (jitter / 2)
@@ -229,6 +237,8 @@ def train(
         if config.teacher_sha256 and config.teacher_sha256 != teacher.sha256:
             raise ModelError(f"{config.teacher}: sha256 {teacher.sha256[:16]}… is not the expected {config.teacher_sha256[:16]}…")
         config = replace(config, teacher_sha256=teacher.sha256)
+    if not 0 <= config.translate < 32:
+        raise ModelError(f"translate must be between 0 and 31 pixels, got {config.translate}")
     if not 0 <= config.haze < 1 or not 0 <= config.distill <= 1:
         raise ModelError(f"haze must be in [0, 1) and distill in [0, 1]; got haze {config.haze}, distill {config.distill}")
     if config.arch not in ARCHITECTURES:
@@ -315,7 +325,7 @@ def train(
         for b in bar:
             idx = perm[b * config.batch_size : (b + 1) * config.batch_size]
             x = _augment(train_x[idx].float().div_(divisor), gen, config.jitter, clamp=ds.kind == "rgb", haze=config.haze,
-                         airlight=airlight)
+                         airlight=airlight, translate=config.translate)
             y = train_y[idx]
             target = F.one_hot(y, n_classes).float()
             if teacher_p is not None:

@@ -171,12 +171,36 @@ def test_haze_lifts_half_the_patches_towards_a_bright_airlight():
     assert torch.equal(training._augment(black, g, jitter=0.0, clamp=True, haze=0.0), black)
 
 
+def test_translate_shifts_each_patch_by_at_most_its_pixels_with_mirrored_edges():
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(300, 1, 16, 16)
+    x[:, :, 8, 8] = 1.0  # one bright pixel in the middle of each patch
+    out = training._augment(x, g, jitter=0.0, clamp=True, translate=3)
+    assert out.shape == x.shape
+    where = torch.stack([torch.nonzero(o[0])[0] for o in out])  # flips/rotations move (8, 8) to (7|8, 7|8)
+    assert (where >= 7 - 3).all() and (where <= 8 + 3).all()
+    assert len({tuple(w) for w in where.tolist()}) > 30  # many different shifts, not one
+    ramp = torch.linspace(0.2, 0.9, 8).repeat(200, 1, 8, 1)  # edges mirrored: no zero-filled gap,
+    shifted = training._augment(ramp, g, jitter=0.0, clamp=True, translate=2)  # no value from outside
+    assert shifted.min() >= 0.2 and shifted.max() <= 0.9
+    from s2lc.inference import d4_views
+
+    views = d4_views(ramp[:1])
+    moved = [not any(torch.equal(o[None], v) for v in views) for o in shifted]
+    assert sum(moved) > 100  # most are shifted (a shift of 0 both ways, or along the ramp's flat axis, is not)
+    before = g.get_state()
+    assert torch.equal(training._augment(x, g, jitter=0.0, clamp=True, translate=0),
+                       training._augment(x, torch.Generator().set_state(before), jitter=0.0, clamp=True))
+    with pytest.raises(ModelError, match="translate must be"):
+        train("unused", "unused", TrainConfig(translate=32), progress=False)
+
+
 def test_a_run_saved_before_haze_and_distillation_existed_resumes(data, tmp_path):
     out = tmp_path / "old"
     cfg = TrainConfig(**{**FAST, "epochs": 1})
     train(data, out, cfg, progress=False)
     st = torch.load(out / "state.pt", weights_only=True)
-    for key in ("haze", "teacher", "teacher_sha256", "distill"):
+    for key in ("haze", "teacher", "teacher_sha256", "distill", "translate"):
         del st["config"][key]
     torch.save(st, out / "state.pt")
     with pytest.raises(ModelError, match=r"--haze was 0\.0"):
