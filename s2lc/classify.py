@@ -29,6 +29,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from s2lc import __version__
 from s2lc.errors import ModelError
 from s2lc.legend import Legend
+from s2lc.sentinel2 import band
 from s2lc.tiling import TileGrid
 from s2lc.writers import count_codes
 
@@ -396,6 +397,15 @@ def classify(
                 contract.name or loaded.path.name, contract.level, prod.id, prod.level,
                 "bottom-of-atmosphere" if prod.level == "L2A" else "top-of-atmosphere",
             )
+        source_res = {b: prod.native_resolution(b) for b in contract.bands}
+        coarse = [b for b in contract.bands if source_res[b] > band(b).resolution]
+        if coarse:
+            logger.warning(
+                "%s: %s only at %s m in this product, %.0f x coarser than model %s saw in training: it gets "
+                "blurred patches and its map will be poor (smooth land tends to come out as water); use a "
+                "product with the %s m bands", prod.id, ", ".join(coarse), max(source_res[b] for b in coarse),
+                max(source_res[b] / band(b).resolution for b in coarse), contract.name or loaded.path.name,
+                min(band(b).resolution for b in coarse))
         g = prod.grid
         grid = TileGrid(g.height, g.width, patch, stride)
         mosaic = _Mosaic(grid, len(contract.classes))
@@ -512,6 +522,7 @@ def classify(
             "tile": prod.tile,
             "sensing_time": sensing.isoformat() if isinstance(sensing, datetime) else sensing,
             "offsets_applied": {b: prod.offsets.get(b, 0.0) for b in contract.bands},
+            "band_resolution_m": source_res,  # of the files read (resampled to the 10 m grid)
             "cloud_fraction": cloud_fraction,
             "cloud_mask": has_cloud_mask,
             "model": {

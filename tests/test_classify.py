@@ -104,6 +104,22 @@ def test_l1c_model_on_l2a_warns(tmp_path, toy, caplog):
     assert sum("domain shift" in r.message for r in caplog.records) == 1
 
 
+def test_bands_only_at_a_coarser_resolution_warn_and_are_recorded(tmp_path, toy, caplog):
+    """The cut-down real L2A keeps B02–B04 at 60 m only: the model then sees 6x blurred patches."""
+    coarse = make_product(tmp_path / "a", "L2A", "04.00", size=SIZE, cloud_fraction=0, only_r60m=True)
+    with caplog.at_level("WARNING", logger="s2lc.classify"):
+        res = classify(coarse, toy)
+    said = [r.getMessage() for r in caplog.records if "coarser than model" in r.getMessage()]
+    assert len(said) == 1 and "B04, B03, B02 only at 60 m" in said[0] and "6 x coarser" in said[0]
+    assert res.provenance["band_resolution_m"] == {"B04": 60, "B03": 60, "B02": 60}
+    caplog.clear()
+    full = make_product(tmp_path / "b", "L2A", "04.00", size=SIZE, cloud_fraction=0)
+    with caplog.at_level("WARNING", logger="s2lc.classify"):
+        res = classify(full, toy)
+    assert not [r for r in caplog.records if "coarser than model" in r.getMessage()]
+    assert res.provenance["band_resolution_m"] == {"B04": 10, "B03": 10, "B02": 10}
+
+
 def test_all_cloud_and_all_nodata_say_so(tmp_path, toy):
     cloudy = make_product(tmp_path / "c", "L2A", "04.00", size=SIZE, cloud_fraction=1.0, scene=halves())
     res = classify(cloudy, toy)
