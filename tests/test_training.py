@@ -6,7 +6,7 @@ import torch
 from click.testing import CliRunner
 
 import s2lc.training as training
-from s2lc.checkpoint import load_checkpoint
+from s2lc.checkpoint import load_checkpoint, read_contract
 from s2lc.cli.main import cli
 from s2lc.errors import ModelError
 from s2lc.training import TrainConfig, train
@@ -81,9 +81,11 @@ def test_cli_train_and_evaluate(data, tmp_path):
     runner = CliRunner()
     out = tmp_path / "cli"
     r = runner.invoke(cli, ["-q", "train", str(data), "--epochs", "1", "--batch-size", "8", "--precision", "fp32",
-                            "-o", str(out), "--json"])
+                            "--translate", "2", "-o", str(out), "--json"])
     assert r.exit_code == 0, r.output
     assert "test_accuracy" in json.loads(r.stdout)
+    contract, _, _ = read_contract(out / "model.safetensors")
+    assert contract.training["config"]["translate"] == 2
     r = runner.invoke(cli, ["evaluate", str(out / "model.safetensors"), str(data), "--json"])
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)
