@@ -331,6 +331,7 @@ def classify(
     stride: int = 64,
     max_cloud: float = 0.5,
     precision: str = "auto",
+    tta: bool = False,
     bands: dict[str, int] | None = None,
     strip_rows: int | None = None,
     progress: bool = False,
@@ -347,6 +348,8 @@ def classify(
             overlapping patches whose probabilities are averaged.
         max_cloud: a patch whose cloud fraction exceeds this is marked cloud, not classified.
         precision: ``auto`` (fp16 on CUDA, bf16 on CPUs that support it natively), ``fp32``, ``bf16``, ``fp16``.
+        tta: average each patch's probabilities over its 8 flips/rotations (test-time
+            augmentation): more accurate, 8 × the model's time.
         bands: band id → 1-based index, for a GeoTIFF whose descriptions don't name its bands.
         strip_rows: pixel rows read at a time (bounds memory: 45 MB of float32 a band across a whole
             tile for 1 024 rows); None: a multiple of the band files' internal tile height (and of
@@ -478,7 +481,7 @@ def classify(
                         t0 = time.perf_counter()
                         out[start : start + batch_size] = predict_proba(
                             loaded.model, torch.from_numpy(sel), contract.divisor, batch_size=batch_size, device=dev,
-                            precision=precision)
+                            precision=precision, tta=tta)
                         timings["model"] += time.perf_counter() - t0
                     probs[rows, cols] = out
                 mosaic.add(strip.first_row, probs, todo)
@@ -536,7 +539,7 @@ def classify(
             "s2lc_version": __version__,
             "parameters": {"stride": stride, "max_cloud": max_cloud, "batch_size": batch_size,
                            "device": str(dev), "precision": precision, "precision_used": precision_used,
-                           "patch_size": patch},
+                           "tta": tta, "patch_size": patch},
             "legend": {str(c.code): c.name for c in legend.classes},
             "created": datetime.now().astimezone().isoformat(timespec="seconds"),
         }

@@ -257,6 +257,27 @@ def test_precision_used_is_recorded(l1c, toy):
     assert auto["precision"] == "auto" and auto["precision_used"] in ("fp32", "bf16")
 
 
+def test_tta_averages_the_flips_and_is_recorded(tmp_path, l1c, toy, monkeypatch):
+    from s2lc import inference
+
+    asked = []
+    real = inference.predict_proba
+
+    def spy(*a, **k):
+        asked.append(k.get("tta"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(inference, "predict_proba", spy)
+    plain = classify(l1c, toy)
+    res = classify(l1c, toy, tta=True)
+    assert set(asked) == {False, True}
+    assert res.provenance["parameters"]["tta"] is True and plain.provenance["parameters"]["tta"] is False
+    np.testing.assert_array_equal(res.class_map, plain.class_map)  # the toy model sees only brightness
+    r = CliRunner().invoke(cli, ["-q", "classify", str(l1c), "-o", str(tmp_path), "--model", str(toy), "--tta", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["provenance"]["parameters"]["tta"] is True
+
+
 def test_existing_outputs_are_refused_untouched(tmp_path, l1c, toy):
     res = classify(l1c, toy)
     paths = res.save(tmp_path)

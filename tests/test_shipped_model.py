@@ -24,7 +24,7 @@ def test_shipped_model_is_small_and_states_its_contract():
     assert c.scaling == RGB_SCALING and c.patch_size == 64
     assert c.training["dataset_sha256"] == EUROSAT_SHA256
     assert c.training["split_sizes"] == {"train": 16200, "val": 5400, "test": 5400}
-    assert c.metrics["test_accuracy"] > 0.98
+    assert c.metrics["test_accuracy"] >= 0.982
 
 
 @pytest.mark.realdata
@@ -48,8 +48,8 @@ def test_shipped_model_maps_the_real_l1c_crop():
 
     found = agreement(T33UUU)
     labels = found["labels"]
-    # Brandenburg in February: fields dominate the crop, and the model says so (measured: 51 %
-    # annual crop, 27 % herbaceous vegetation), and most of the lakes the crop's own NIR shows
+    # Brandenburg in February: fields dominate the crop, and the model says so (measured: 48 %
+    # annual crop, 30 % herbaceous vegetation), and most of the lakes the crop's own NIR shows
     # are labelled water (measured: 13 of 17). Its forest is not to be trusted here: none of the
     # 26 leaf-off forest patches is labelled Forest (docs/model-card.md, Limits), so nothing is
     # asserted about forest.
