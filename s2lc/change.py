@@ -33,7 +33,7 @@ import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 from affine import Affine
@@ -719,15 +719,9 @@ class ChangeResult:
             OutputError: outputs exist, or the folder is missing or cannot be written.
         """
         paths = self.output_paths(out_dir, prefix)
-        with writers.staged_outputs(_with_sidecars(paths.values()), overwrite) as stage:
+        with writers.staged_outputs(writers.with_sidecars(paths.values()), overwrite) as stage:
             _write_pair(self, paths, stage, progress)
         return paths
-
-
-def _with_sidecars(paths: Iterable[Path]) -> list[Path]:
-    """``paths`` and the sidecars of the rasters among them."""
-    paths = list(paths)
-    return paths + [s for p in paths if p.suffix == ".tif" for s in writers.sidecars(p)]
 
 
 def _steps(items: list, progress: bool, desc: str) -> Iterator:
@@ -766,7 +760,7 @@ def _rgba(data: np.ndarray, classes: Sequence[LandCoverClass], step: int) -> np.
     return lut[data[::step, ::step]]
 
 
-def _write_figure(path: Path, result: ChangeResult, overwrite: bool = False, max_size: int = 500) -> Path:
+def _write_figure(path: Path, result: ChangeResult, max_size: int = 500) -> Path:
     """The summary PNG: both maps and the change map side by side, gains and losses per class."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Rectangle
@@ -824,7 +818,7 @@ def _write_figure(path: Path, result: ChangeResult, overwrite: bool = False, max
         ax.text(0.5, 0.5, "no change", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
     fig.suptitle(f"Land-cover change {_date_or_name(b)} → {_date_or_name(a)}", fontsize=13)
-    with writers.atomic_path(path, overwrite) as tmp:
+    with writers.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
 
@@ -1186,7 +1180,7 @@ class SeriesResult:
 
         paths = self.output_paths(out_dir)
         first = self.maps[0].map
-        with writers.staged_outputs(_with_sidecars(paths.values()), overwrite) as stage:
+        with writers.staged_outputs(writers.with_sidecars(paths.values()), overwrite) as stage:
             for result, prefix in tqdm(self._pair_prefixes(), desc="writing changes", unit="pair",
                                        disable=not progress):
                 _write_pair(result, result.output_paths(out_dir, prefix), stage, False)

@@ -65,12 +65,9 @@ def load_model(model: str | os.PathLike | None = None):
 
 def output_files(paths: dict[str, Path]) -> list[Path]:
     """Every file written for ``paths`` (see :func:`output_paths`), styles and GDAL sidecars included."""
-    from s2lc.writers import sidecars
+    from s2lc.writers import with_sidecars
 
-    files = list(paths.values())
-    for key in ("map", "confidence"):
-        files.extend(sidecars(paths[key]))
-    return files
+    return with_sidecars(paths.values())
 
 
 def output_paths(out_dir: str | os.PathLike, product_id: str) -> dict[str, Path]:

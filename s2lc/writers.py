@@ -65,6 +65,7 @@ __all__ = [
     "read_class_map",
     "sidecars",
     "staged_outputs",
+    "with_sidecars",
     "write_class_map",
     "write_confidence",
     "write_gpkg",
@@ -310,6 +311,13 @@ def sidecars(path: str | os.PathLike) -> tuple[Path, Path]:
     PAM file (``map.tif.aux.xml``). Pass them to :func:`check_outputs` with the raster."""
     path = Path(path)
     return path.with_suffix(".qml"), path.with_name(path.name + ".aux.xml")
+
+
+def with_sidecars(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """``paths`` followed by the :func:`sidecars` of the GeoTIFFs among them: every file a set of
+    outputs may hold, for :func:`check_outputs` or :func:`staged_outputs`."""
+    paths = [Path(p) for p in paths]
+    return paths + [s for p in paths if p.suffix == ".tif" for s in sidecars(p)]
 
 
 @runtime_checkable
