@@ -29,7 +29,7 @@ import sqlite3
 import tempfile
 import warnings
 import xml.etree.ElementTree as ET
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
@@ -163,13 +163,17 @@ def _probe_writable(folder: Path) -> None:
 def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Iterator[Callable[[Path], Path]]:
     """Write a set of outputs all or nothing.
 
-    Yields ``stage(path)``, the path to write ``path`` through: the same name in a hidden folder
-    beside it. When the block ends, every staged file is renamed onto its final path, the first
-    of ``paths`` last (a reader that finds it finds the others). If the block raises, nothing is
-    renamed: existing files are left as they were, and no new one appears.
+    Yields ``stage(path)``, the path to write ``path`` through: the same name (drivers that look
+    at the extension see the right one) in a hidden folder created beside it, so the rename
+    stays on one file system. When the block ends, every staged file is given the usual
+    permissions (:func:`_usual_mode`) and renamed onto its final path, the first of ``paths``
+    last (a reader that finds it finds the others). If the block raises, nothing is renamed:
+    existing files are left as they were, and no new one appears. Anything else written into
+    the hidden folder (a driver's scratch files) is discarded.
 
     Args:
-        paths: every file the set may hold (sidecars included); checked up front.
+        paths: every file the set may hold (sidecars included); checked up front, so every
+            existing one is named at once.
         overwrite: replace existing files instead of refusing them.
 
     Raises:
@@ -181,7 +185,7 @@ def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Itera
     try:
         try:
             for folder in dict.fromkeys(p.parent for p in paths):
-                scratch[folder] = Path(tempfile.mkdtemp(prefix=".s2lc-", suffix=".staging", dir=folder))
+                scratch[folder] = Path(tempfile.mkdtemp(prefix=f".{paths[0].name}.", suffix=".s2lc-tmp", dir=folder))
         except OSError as exc:
             raise OutputError(f"cannot write in {folder} ({exc.strerror}); choose another output folder") from exc
 
@@ -195,7 +199,9 @@ def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Itera
         for path in paths[1:] + paths[:1]:
             tmp = stage(path)
             if tmp.is_file():
+                _usual_mode(tmp)
                 os.replace(tmp, path)
+                logger.debug("wrote %s", path)
     finally:
         for folder in scratch.values():
             shutil.rmtree(folder, ignore_errors=True)
@@ -203,11 +209,8 @@ def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Itera
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path to write ``path`` through; rename it onto ``path`` on success.
-
-    The temporary file has the same name as ``path`` (drivers that look at the extension see
-    the right one), inside a hidden folder created beside it, so the rename stays on one file
-    system. Anything else written into that folder (a driver's scratch files) is discarded.
+    """Yield a temporary path to write ``path`` through; rename it onto ``path`` on success
+    (:func:`staged_outputs` for one file, which must be written).
 
     Args:
         path: the final file.
@@ -217,24 +220,11 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Pa
         The path to write to.
 
     Raises:
-        OutputError: ``path`` exists and ``overwrite`` is false; its folder cannot be written.
+        OutputError: ``path`` exists and ``overwrite`` is false; its folder cannot be written;
+            nothing was written at the temporary path.
     """
-    path = Path(path)
-    check_outputs([path], overwrite)
-    try:
-        scratch = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".s2lc-tmp", dir=path.parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write in {path.parent} ({exc.strerror}); choose another output folder") from exc
-    try:
-        tmp = scratch / path.name
+    with _atomic_group([Path(path)], overwrite) as (tmp,):
         yield tmp
-        if not tmp.is_file():
-            raise OutputError(f"{path} was not written (nothing at {tmp})")
-        _usual_mode(tmp)
-        os.replace(tmp, path)
-        logger.debug("wrote %s", path)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _usual_mode(path: Path) -> None:
@@ -247,14 +237,14 @@ def _usual_mode(path: Path) -> None:
 
 @contextmanager
 def _atomic_group(paths: Sequence[Path], overwrite: bool) -> Iterator[list[Path]]:
-    """:func:`atomic_path` for files that belong together: all are refused, or all written.
-
-    Nothing is renamed unless every file was written; the first path is renamed last, so a
-    reader that finds it finds its sidecars too. Callers check all the paths up front
-    (:func:`check_outputs`) to name every existing one at once.
-    """
-    with ExitStack() as stack:
-        yield [stack.enter_context(atomic_path(p, overwrite)) for p in paths]
+    """:func:`staged_outputs` for files that must all be written: all are refused, or all
+    written; if one is missing when the block ends, none is renamed."""
+    with staged_outputs(paths, overwrite) as stage:
+        tmps = [stage(p) for p in paths]
+        yield tmps
+        for path, tmp in zip(paths, tmps):
+            if not tmp.is_file():
+                raise OutputError(f"{path} was not written (nothing at {tmp})")
 
 
 def write_text(path: str | os.PathLike, text: str, overwrite: bool = False) -> Path:
