@@ -20,14 +20,20 @@ def _figure(*args, **kwargs):
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
-    """Loss and accuracy per epoch, train and validation."""
+    """Loss and accuracy per epoch, train and validation (and the degraded validation copy of a
+    run that blurs or hazes its patches)."""
     plt, (fig, (ax_loss, ax_acc)) = _figure(1, 2, figsize=(11, 4))
     epochs = [h["epoch"] for h in history]
     ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
     ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    degraded = all("val_degraded_acc" in h for h in history)
+    if degraded:
+        ax_loss.plot(epochs, [h["val_degraded_loss"] for h in history], label="validation, degraded")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     ax_acc.plot(epochs, [100 * h["train_acc"] for h in history], label="train")
     ax_acc.plot(epochs, [100 * h["val_acc"] for h in history], label="validation")
+    if degraded:
+        ax_acc.plot(epochs, [100 * h["val_degraded_acc"] for h in history], label="validation, degraded")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)

@@ -197,6 +197,58 @@ def test_translate_shifts_each_patch_by_at_most_its_pixels_with_mirrored_edges()
         train("unused", "unused", TrainConfig(translate=32), progress=False)
 
 
+def test_blur_softens_half_the_patches_and_keeps_their_mean():
+    g = torch.Generator().manual_seed(0)
+    x = torch.zeros(400, 3, 16, 16)
+    x[:, :, ::2, :] = 1.0  # stripes: the sharpest texture there is
+    out = training._augment(x, g, jitter=0.0, clamp=True, blur=2.0)
+    assert out.shape == x.shape
+    rows, cols = (out.diff(dim=d).abs().mean(dim=(1, 2, 3)) for d in (2, 3))
+    contrast = torch.maximum(rows, cols)  # rotations turn the stripes either way
+    assert 0.4 < (contrast < 1 - 1e-6).float().mean() < 0.6  # about half are touched, the rest exact
+    assert contrast.min() < 0.3  # a strong blur all but flattens the stripes
+    assert torch.allclose(out.mean(dim=(1, 2, 3)), torch.full((400,), 0.5), atol=0.05)  # no brightness change
+    assert out.min() >= 0 and out.max() <= 1
+    one = torch.zeros(1, 1, 15, 15)
+    one[0, 0, 7, 7] = 1.0  # an impulse spreads as a Gaussian of the asked sigma
+    spread = training._gaussian_blur(one, torch.tensor([1.5]))[0, 0]
+    offset = torch.arange(15.0) - 7
+    assert spread.sum() == pytest.approx(1.0, abs=1e-5)
+    assert float((spread.sum(1) * offset**2).sum()) ** 0.5 == pytest.approx(1.5, abs=0.02)
+    before = g.get_state()
+    assert torch.equal(training._augment(x, g, jitter=0.0, clamp=True, blur=0.0),
+                       training._augment(x, torch.Generator().set_state(before), jitter=0.0, clamp=True))
+    with pytest.raises(ModelError, match="blur must be"):
+        train("unused", "unused", TrainConfig(blur=5), progress=False)
+
+
+def test_a_blurred_run_is_chosen_on_clean_and_degraded_validation_alike(data, tmp_path):
+    metrics = train(data, tmp_path / "run", TrainConfig(**{**FAST, "epochs": 3, "blur": 1.5}), progress=False)
+    hist = metrics["history"]
+    assert all(0 <= h["val_degraded_acc"] <= 1 for h in hist)
+    score = [(h["val_acc"] + h["val_degraded_acc"]) / 2 for h in hist]
+    assert metrics["best_epoch"] == 1 + score.index(max(score))
+    best = hist[metrics["best_epoch"] - 1]
+    assert metrics["val_accuracy"] == best["val_acc"] and metrics["val_degraded_accuracy"] == best["val_degraded_acc"]
+    assert read_contract(tmp_path / "run" / "model.safetensors")[0].metrics["val_degraded_accuracy"] == best["val_degraded_acc"]
+    plain = train(data, tmp_path / "plain", TrainConfig(**{**FAST, "epochs": 1}), progress=False)
+    assert "val_degraded_acc" not in plain["history"][0] and "val_degraded_accuracy" not in plain
+
+
+def test_the_degraded_validation_copy_is_a_fixed_draw_in_the_images_dtype():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 3, 16, 16), dtype=np.uint8)
+    cfg = TrainConfig(blur=1.5, haze=0.3)
+    a = training._degraded_copy(images, 255.0, cfg, torch.ones(3), clamp=True, chunk=16)
+    b = training._degraded_copy(images, 255.0, cfg, torch.ones(3), clamp=True, chunk=16)
+    assert a.dtype == np.uint8 and a.shape == images.shape and np.array_equal(a, b)  # the same draw every epoch
+    changed = (a != images).reshape(40, -1).any(1)
+    assert 0 < changed.sum() < 40  # some patches left as they are (half blurred, half hazed)
+    assert training._degraded_copy(images, 255.0, TrainConfig(), torch.ones(3), clamp=True) is None
+    ms = rng.integers(0, 10000, (8, 13, 16, 16), dtype=np.uint16)
+    assert training._degraded_copy(ms, 10000.0, TrainConfig(blur=1.0), torch.ones(13), clamp=False).dtype == np.uint16
+
+
 def test_a_run_saved_before_haze_and_distillation_existed_resumes(data, tmp_path):
     out = tmp_path / "old"
     cfg = TrainConfig(**{**FAST, "epochs": 1})

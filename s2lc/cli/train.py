@@ -27,6 +27,8 @@ from s2lc.cli.main import progress_enabled
               help="Haze on half the patches: transmission down to 1 - HAZE towards a bright airlight (0: none).")
 @click.option("--translate", default=0, show_default=True, type=click.IntRange(0, 31), metavar="PIXELS",
               help="Shift each patch by up to PIXELS each way, edges mirrored (0: none).")
+@click.option("--blur", default=0.0, show_default=True, type=click.FloatRange(0, 4), metavar="SIGMA",
+              help="Gaussian blur on half the patches, sigma up to SIGMA pixels (0: none).")
 @click.option("--ema-decay", default=0.999, show_default=True, type=click.FloatRange(0, 1, max_open=True))
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for initialisation, shuffling and augmentation.")
 @click.option("--pretrained", default=None, metavar="imagenet|PATH",
@@ -47,8 +49,8 @@ from s2lc.cli.main import progress_enabled
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder for the checkpoint, metrics and figures.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on stdout.")
-def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cutmix, jitter, haze, translate, ema_decay, seed, pretrained,
-          pretrained_sha256, freeze_epochs, device, precision, weights_dtype, limit_per_class, teacher, distill, out, resume, as_json):
+def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cutmix, jitter, haze, translate, blur, ema_decay, seed,
+          pretrained, pretrained_sha256, freeze_epochs, device, precision, weights_dtype, limit_per_class, teacher, distill, out, resume, as_json):
     """Train on DATA, a EuroSAT-style folder or zip (<Class>/<image>), and write the checkpoint
     chosen on the validation split, metrics.json, curves.png, confusion.png and samples.png to --out."""
     from s2lc.training import TrainConfig, train as run_training
@@ -59,7 +61,7 @@ def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cut
 
     config = TrainConfig(
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        label_smoothing=label_smoothing, cutmix=cutmix, jitter=jitter, haze=haze, translate=translate, ema_decay=ema_decay, seed=seed, pretrained=pretrained,
+        label_smoothing=label_smoothing, cutmix=cutmix, jitter=jitter, haze=haze, translate=translate, blur=blur, ema_decay=ema_decay, seed=seed, pretrained=pretrained,
         pretrained_sha256=pretrained_sha256, freeze_epochs=freeze_epochs, precision=precision, device=device,
         weights_dtype=weights_dtype, limit_per_class=limit_per_class, teacher=teacher, distill=distill,
     )
