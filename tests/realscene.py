@@ -54,6 +54,8 @@ def agreement(path: Path = T33UUU, model=None, stride: int = 64) -> dict:
         "forest_patches": int((forest > 0.5).sum()),
         "forest_patches_labelled_forest": float((label[forest > 0.5] == "Forest").mean()),
         "forest_patches_labelled_water": float(said_water[forest > 0.5].mean()),
+        "patches_labelled_forest": int((label == "Forest").sum()),
+        "of_which_mostly_forest": float((forest[label == "Forest"] > 0.5).mean()) if (label == "Forest").any() else None,
         "patches_labelled_water": int(said_water.sum()),
         "of_which_at_least_20pct_water": float((water[said_water] >= 0.2).mean()) if said_water.any() else None,
         "labels_of_water_patches": dict(Counter(label[water > 0.5].tolist())),

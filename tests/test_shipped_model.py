@@ -24,7 +24,8 @@ def test_shipped_model_is_small_and_states_its_contract():
     assert c.scaling == RGB_SCALING and c.patch_size == 64
     assert c.training["dataset_sha256"] == EUROSAT_SHA256
     assert c.training["split_sizes"] == {"train": 16200, "val": 5400, "test": 5400}
-    assert c.metrics["test_accuracy"] >= 0.982
+    assert c.metrics["test_accuracy"] >= 0.981
+    assert c.metrics["val_degraded_accuracy"] >= 0.96  # chosen on blurred and hazy validation too
 
 
 @pytest.mark.realdata
@@ -42,20 +43,43 @@ def test_shipped_model_on_a_sample_of_the_test_split():
 
 
 @pytest.mark.realdata
+@pytest.mark.skipif(not EUROSAT.exists(), reason="../shared/data/EuroSAT_RGB.zip not present")
+def test_shipped_model_keeps_its_accuracy_on_softer_patches():
+    """A one-pixel blur (lossy JPEG 2000, resampling) took a model trained on sharp EuroSAT alone
+    from 98 % to 44 % on validation; the shipped model was fine-tuned with --blur and --haze."""
+    import torch
+
+    from s2lc.datasets import load_dataset
+    from s2lc.inference import predict_proba
+    from s2lc.training import _gaussian_blur
+
+    loaded = load_checkpoint(SHIPPED_MODEL)
+    ds = load_dataset(EUROSAT)
+    val = ds.split("val")
+    pick = np.concatenate([val[ds.labels[val] == k][:60] for k in range(10)])
+    x = torch.from_numpy(ds.images[pick]).float()
+    soft = _gaussian_blur(x, torch.full((len(x),), 1.0)).round().clamp(0, 255).to(torch.uint8)
+    prob = predict_proba(loaded.model, soft, loaded.contract.divisor)
+    assert (prob.argmax(1) == ds.labels[pick]).mean() >= 0.93  # measured on all 5 400: 97.4 %
+
+
+@pytest.mark.realdata
 @pytest.mark.skipif(not T33UUU.exists(), reason="../shared/data/s2 not present")
 def test_shipped_model_maps_the_real_l1c_crop():
     from realscene import agreement
 
     found = agreement(T33UUU)
     labels = found["labels"]
-    # Brandenburg in February: fields dominate the crop, and the model says so (measured: 48 %
-    # annual crop, 30 % herbaceous vegetation), and most of the lakes the crop's own NIR shows
-    # are labelled water (measured: 13 of 17). Its forest is not to be trusted here: none of the
-    # 26 leaf-off forest patches is labelled Forest (docs/model-card.md, Limits), so nothing is
-    # asserted about forest.
+    # Brandenburg in February: fields dominate the crop, and the model says so (measured: 44 %
+    # herbaceous vegetation, 24 % annual crop, 10 % pasture), and most of the lakes the crop's
+    # own NIR shows are labelled water (measured: 12 of 17). Of its 26 hazy leaf-off forest
+    # patches 12 are labelled Forest, and every patch labelled Forest is one of them (a model
+    # trained without --blur and --haze labelled none Forest; docs/model-card.md, Limits).
     fields = sum(labels.get(k, 0) for k in ("AnnualCrop", "Pasture", "HerbaceousVegetation", "PermanentCrop"))
     assert fields / sum(labels.values()) > 0.6
     assert found["water_patches"] == 17 and found["water_patches_labelled_water"] >= 10 / 17
+    assert found["forest_patches"] == 26 and found["forest_patches_labelled_forest"] >= 9 / 26
+    assert found["of_which_mostly_forest"] >= 0.9
     assert found["patches"]["classified"] == found["patches"]["total"] == 288
 
 
