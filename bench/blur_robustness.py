@@ -37,13 +37,21 @@ def main() -> None:
     c = loaded.contract
     ds = load_dataset(args.data, classes=c.classes)
     val = ds.split("val")
-    x, y = torch.from_numpy(ds.images[val]).float(), ds.labels[val]
+    images, y = ds.images[val], ds.labels[val]
+    top = float(np.iinfo(images.dtype).max)  # uint8 RGB or uint16 MS DN
+
+    def blurred(sigma: float, chunk: int = 512) -> np.ndarray:
+        out = np.empty_like(images)
+        for i in range(0, len(images), chunk):
+            x = torch.from_numpy(images[i : i + chunk]).float()
+            out[i : i + chunk] = _gaussian_blur(x, torch.full((len(x),), sigma)).round().clamp(0, top).numpy()
+        return out
+
     names = np.array(c.classes)
     forest = y == list(c.classes).index("Forest")
     rows = []
     for sigma in args.sigmas:
-        soft = _gaussian_blur(x, torch.full((len(x),), sigma)) if sigma > 0 else x
-        patches = soft.round().clamp(0, 255).to(torch.uint8)
+        patches = blurred(sigma) if sigma > 0 else images
         pred = predict_proba(loaded.model, patches, c.divisor).argmax(1)
         rows.append({
             "sigma_px": sigma, "val_accuracy": float((pred == y).mean()),

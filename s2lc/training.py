@@ -147,11 +147,11 @@ def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool, 
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
     """Blur each patch of x (n, c, h, w) with its own Gaussian of ``sigma`` (n,) pixels (0: as
-    it is), separable, edges mirrored."""
+    it is), separable, edges mirrored; the kernel reaches 3 sigma, at most the patch's size − 1."""
     n, c, h, w = x.shape
-    radius = max(1, math.ceil(3 * float(sigma.max())))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
-    s = sigma.to(x.dtype).clamp_min(1e-3)[:, None]
+    radius = max(1, min(math.ceil(3 * float(sigma.max())), h - 1, w - 1))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    s = sigma.to(x.device, x.dtype).clamp_min(1e-3)[:, None]
     k = torch.exp(-(t[None, :] ** 2) / (2 * s**2))
     k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (n * c, taps): one kernel per patch and band
     y = F.pad(x.reshape(1, n * c, h, w), (radius,) * 4, mode="reflect")
@@ -224,8 +224,9 @@ def _evaluate(model, images, labels, divisor, device, precision, batch_size=512)
 
 def _degraded_copy(images: np.ndarray, divisor: float, config: TrainConfig, airlight: torch.Tensor, clamp: bool,
                    chunk: int = 512) -> np.ndarray | None:
-    """The validation patches blurred and hazed as in training (a fixed draw from ``seed`` + 1,
-    no jitter), in the images' own dtype; None when the run does neither."""
+    """The validation patches augmented as in training but without jitter: flipped/rotated,
+    blurred and hazed (a fixed draw from ``seed`` + 1), in the images' own dtype; None when the
+    run neither blurs nor hazes."""
     if config.blur == 0 and config.haze == 0:
         return None
     gen = torch.Generator().manual_seed(config.seed + 1)
@@ -298,6 +299,8 @@ def train(
             base_contract = None  # a plain safetensors weights file: handled by load_pretrained
     ds = load_dataset(data, progress=progress)
     ds = _subset(ds, config.limit_per_class)
+    if config.translate >= min(ds.images.shape[-2:]):
+        raise ModelError(f"{data}: --translate {config.translate} must be below the patch size {ds.images.shape[-1]}")
     if base_contract is not None and list(ds.bands) != list(base_contract.bands):
         raise DatasetError(f"{data}: bands {ds.bands} differ from the checkpoint's {tuple(base_contract.bands)}")
     train_idx, val_idx, test_idx = ds.split("train"), ds.split("val"), ds.split("test")
@@ -363,6 +366,14 @@ def train(
     val_x, val_y = ds.images[val_idx], ds.labels[val_idx]
     val_degraded = _degraded_copy(val_x, divisor, config, airlight, clamp=ds.kind == "rgb")
     best_path = out / ".best.safetensors"
+    if resume and val_degraded is not None and "score" not in best and best_path.exists():
+        # a run saved before degraded validation existed: score its best epoch the new way
+        from safetensors.torch import load_file
+
+        kept = build_model(config.arch, len(ds.bands), n_classes, mean, std)
+        kept.load_state_dict(load_file(str(best_path)))
+        acc, loss, _ = _evaluate(kept.to(device).eval(), val_degraded, val_y, divisor, device, config.precision)
+        best.update(score=(best["val_acc"] + acc) / 2, val_degraded_acc=acc, val_degraded_loss=loss)
     for epoch in range(start_epoch, config.epochs):
         set_backbone_trainable(model, epoch >= config.freeze_epochs)
         model.train()

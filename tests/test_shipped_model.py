@@ -24,7 +24,7 @@ def test_shipped_model_is_small_and_states_its_contract():
     assert c.scaling == RGB_SCALING and c.patch_size == 64
     assert c.training["dataset_sha256"] == EUROSAT_SHA256
     assert c.training["split_sizes"] == {"train": 16200, "val": 5400, "test": 5400}
-    assert c.metrics["test_accuracy"] >= 0.981
+    assert c.metrics["test_accuracy"] >= 0.982
     assert c.metrics["val_degraded_accuracy"] >= 0.96  # chosen on blurred and hazy validation too
 
 
