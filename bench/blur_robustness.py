@@ -17,7 +17,6 @@ import json
 from collections import Counter
 
 import numpy as np
-import torch
 
 
 def main() -> None:
@@ -25,7 +24,7 @@ def main() -> None:
     from s2lc.datasets import load_dataset
     from s2lc.inference import predict_proba
     from s2lc.models import SHIPPED_MODEL
-    from s2lc.training import _gaussian_blur
+    from s2lc.training import blur_patches
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", help="EuroSAT folder or zip")
@@ -38,20 +37,11 @@ def main() -> None:
     ds = load_dataset(args.data, classes=c.classes)
     val = ds.split("val")
     images, y = ds.images[val], ds.labels[val]
-    top = float(np.iinfo(images.dtype).max)  # uint8 RGB or uint16 MS DN
-
-    def blurred(sigma: float, chunk: int = 512) -> np.ndarray:
-        out = np.empty_like(images)
-        for i in range(0, len(images), chunk):
-            x = torch.from_numpy(images[i : i + chunk]).float()
-            out[i : i + chunk] = _gaussian_blur(x, torch.full((len(x),), sigma)).round().clamp(0, top).numpy()
-        return out
-
     names = np.array(c.classes)
     forest = y == list(c.classes).index("Forest")
     rows = []
     for sigma in args.sigmas:
-        patches = blurred(sigma) if sigma > 0 else images
+        patches = blur_patches(images, sigma) if sigma > 0 else images
         pred = predict_proba(loaded.model, patches, c.divisor).argmax(1)
         rows.append({
             "sigma_px": sigma, "val_accuracy": float((pred == y).mean()),

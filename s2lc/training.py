@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -127,8 +127,10 @@ def _augment(x: torch.Tensor, gen: torch.Generator, jitter: float, clamp: bool, 
         dy, dx = torch.randint(0, 2 * translate + 1, (2, n), generator=gen).tolist()
         out = torch.stack([padded[i, :, a : a + h, b : b + w] for i, (a, b) in enumerate(zip(dy, dx))])
     if blur > 0:
-        blurred = (torch.rand(n, generator=gen) < 0.5).float()
-        out = _gaussian_blur(out, blurred * torch.rand(n, generator=gen) * blur)
+        blurred = torch.rand(n, generator=gen) < 0.5
+        sigma = torch.rand(n, generator=gen) * blur
+        if blurred.any():  # the other half is left as it is, not convolved with a unit kernel
+            out[blurred] = _gaussian_blur(out[blurred], sigma[blurred])
     if jitter > 0:
         bright = 1 + (torch.rand(n, 1, 1, 1, generator=gen) * 2 - 1) * jitter
         gain = 1 + (torch.rand(n, x.shape[1], 1, 1, generator=gen) * 2 - 1) * (jitter / 2)
@@ -222,6 +224,22 @@ def _evaluate(model, images, labels, divisor, device, precision, batch_size=512)
     return float((pred == labels).mean()), loss, pred
 
 
+def map_patches(images: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor], chunk: int = 512) -> np.ndarray:
+    """``fn`` applied to float copies of ``images`` (n, c, h, w), ``chunk`` patches at a time,
+    each result rounded and clipped back into the images' own dtype (uint8 RGB, uint16 DN)."""
+    top = float(np.iinfo(images.dtype).max)
+    out = np.empty_like(images)
+    for i in range(0, len(images), chunk):
+        out[i : i + chunk] = fn(torch.from_numpy(images[i : i + chunk]).float()).round_().clamp_(0, top).numpy()
+    return out
+
+
+def blur_patches(images: np.ndarray, sigma: float) -> np.ndarray:
+    """Every patch of ``images`` blurred with a Gaussian of ``sigma`` pixels (the blur of
+    ``--blur``), in their own dtype."""
+    return map_patches(images, lambda x: _gaussian_blur(x, torch.full((len(x),), sigma)))
+
+
 def _degraded_copy(images: np.ndarray, divisor: float, config: TrainConfig, airlight: torch.Tensor, clamp: bool,
                    chunk: int = 512) -> np.ndarray | None:
     """The validation patches augmented as in training but without jitter: flipped/rotated,
@@ -230,13 +248,12 @@ def _degraded_copy(images: np.ndarray, divisor: float, config: TrainConfig, airl
     if config.blur == 0 and config.haze == 0:
         return None
     gen = torch.Generator().manual_seed(config.seed + 1)
-    top = float(np.iinfo(images.dtype).max)
-    out = np.empty_like(images)
-    for i in range(0, len(images), chunk):
-        x = _augment(torch.from_numpy(images[i : i + chunk]).float().div_(divisor), gen, 0.0, clamp=clamp,
-                     haze=config.haze, airlight=airlight, blur=config.blur)
-        out[i : i + chunk] = x.mul_(divisor).round_().clamp_(0, top).numpy().astype(images.dtype)
-    return out
+
+    def degrade(x: torch.Tensor) -> torch.Tensor:
+        return _augment(x.div_(divisor), gen, 0.0, clamp=clamp, haze=config.haze, airlight=airlight,
+                        blur=config.blur).mul_(divisor)
+
+    return map_patches(images, degrade, chunk)
 
 
 def train(
@@ -366,13 +383,18 @@ def train(
     val_x, val_y = ds.images[val_idx], ds.labels[val_idx]
     val_degraded = _degraded_copy(val_x, divisor, config, airlight, clamp=ds.kind == "rgb")
     best_path = out / ".best.safetensors"
-    if resume and val_degraded is not None and "score" not in best and best_path.exists():
-        # a run saved before degraded validation existed: score its best epoch the new way
+
+    def load_best() -> torch.nn.Module:
+        """The network with the weights of the best epoch so far, in eval mode."""
         from safetensors.torch import load_file
 
         kept = build_model(config.arch, len(ds.bands), n_classes, mean, std)
         kept.load_state_dict(load_file(str(best_path)))
-        acc, loss, _ = _evaluate(kept.to(device).eval(), val_degraded, val_y, divisor, device, config.precision)
+        return kept.eval()
+
+    if resume and val_degraded is not None and "score" not in best and best_path.exists():
+        # a run saved before degraded validation existed: score its best epoch the new way
+        acc, loss, _ = _evaluate(load_best().to(device), val_degraded, val_y, divisor, device, config.precision)
         best.update(score=(best["val_acc"] + acc) / 2, val_degraded_acc=acc, val_degraded_loss=loss)
     for epoch in range(start_epoch, config.epochs):
         set_backbone_trainable(model, epoch >= config.freeze_epochs)
@@ -445,20 +467,17 @@ def train(
             state_path,
         )
 
-    from safetensors.torch import load_file
-
-    final = build_model(config.arch, len(ds.bands), n_classes, mean, std)
-    final.load_state_dict(load_file(str(best_path)))
-    final.eval()
+    final = load_best()
     test_x, test_y = ds.images[test_idx], ds.labels[test_idx]
     prob = predict_proba(final, test_x, divisor, batch_size=512, device=device, precision=config.precision)
     report = classification_report(test_y, prob.argmax(1), ds.classes)
     prob_tta = predict_proba(final, test_x, divisor, batch_size=512, device=device, precision=config.precision, tta=True)
     report_tta = classification_report(test_y, prob_tta.argmax(1), ds.classes)
+    chosen_on = {"val_accuracy": best["val_acc"],
+                 **({"val_degraded_accuracy": best["val_degraded_acc"]} if "val_degraded_acc" in best else {})}
     metrics = {
         "best_epoch": best["epoch"],
-        "val_accuracy": best["val_acc"],
-        **({"val_degraded_accuracy": best["val_degraded_acc"]} if "val_degraded_acc" in best else {}),
+        **chosen_on,
         "test_accuracy": report["accuracy"],
         "test_accuracy_tta8": report_tta["accuracy"],
         "test": report,
@@ -488,8 +507,7 @@ def train(
             "best_epoch": best["epoch"],
         },
         metrics={
-            "val_accuracy": best["val_acc"],
-            **({"val_degraded_accuracy": best["val_degraded_acc"]} if "val_degraded_acc" in best else {}),
+            **chosen_on,
             "test_accuracy": report["accuracy"],
             "test_accuracy_tta8": report_tta["accuracy"],
             "test_macro_f1": report["macro_f1"],
