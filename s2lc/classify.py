@@ -402,8 +402,8 @@ def classify(
         if coarse:
             logger.warning(
                 "%s: %s only at %s m in this product, %.0f x coarser than model %s saw in training: it gets "
-                "blurred patches and its map will be poor (smooth land tends to come out as water); use a "
-                "product with the %s m bands", prod.id, ", ".join(coarse), max(source_res[b] for b in coarse),
+                "blurred patches and its map will be poor (smooth land comes out as one or two classes, such as "
+                "water or forest); use a product with the %s m bands", prod.id, ", ".join(coarse), max(source_res[b] for b in coarse),
                 max(source_res[b] / band(b).resolution for b in coarse), contract.name or loaded.path.name,
                 min(band(b).resolution for b in coarse))
         g = prod.grid
