@@ -141,7 +141,8 @@ class Classification:
         All or nothing: the files are written into a hidden folder in ``out_dir`` and renamed
         into place once every one is written, so a failure leaves existing outputs as they
         were and adds none. Existing outputs are refused (before anything is written) unless
-        ``overwrite``.
+        ``overwrite``, which replaces the whole set: with ``polygons=False`` an older run's
+        GeoPackage is removed, not left beside a map it does not describe.
 
         Returns:
             Output kind → path.
@@ -160,9 +161,12 @@ class Classification:
         except OSError as exc:
             raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable one") from exc
         paths = output_paths(out, self.product_id)
+        # the polygons stay in the staged set when skipped: an older run's .gpkg is refused, or
+        # removed with overwrite, rather than left beside a map it does not describe
+        staged = output_files(paths)
         if not polygons:
             paths.pop("polygons")
-        with writers.staged_outputs(output_files(paths), overwrite) as stage:
+        with writers.staged_outputs(staged, overwrite) as stage:
             tags = self.tags()
             writers.write_class_map(stage(paths["map"]), self.class_map, self.transform, self.crs,
                                     self.legend.classes, tags)

@@ -171,6 +171,10 @@ def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Itera
     existing files are left as they were, and no new one appears. Anything else written into
     the hidden folder (a driver's scratch files) is discarded.
 
+    With ``overwrite`` the set is replaced as a whole: a file of ``paths`` that the block did
+    not write (an output left out this time, a sidecar no longer made) is removed, so an older
+    run's file never sits beside the new ones as if it described them.
+
     Args:
         paths: every file the set may hold (sidecars included); checked up front, so every
             existing one is named at once.
@@ -202,6 +206,9 @@ def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Itera
                 _usual_mode(tmp)
                 os.replace(tmp, path)
                 logger.debug("wrote %s", path)
+            elif overwrite and path.is_file():
+                path.unlink()
+                logger.debug("removed %s, left over from an earlier run", path)
     finally:
         for folder in scratch.values():
             shutil.rmtree(folder, ignore_errors=True)

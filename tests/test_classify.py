@@ -289,6 +289,24 @@ def test_existing_outputs_are_refused_untouched(tmp_path, l1c, toy):
     assert paths["map"].stat().st_mtime_ns >= before[paths["map"]]
 
 
+def test_no_polygons_never_leaves_an_older_geopackage_beside_the_map(tmp_path, l1c, toy):
+    runner = CliRunner()
+    args = ["-q", "classify", str(l1c), "-o", str(tmp_path), "--model", str(toy)]
+    assert runner.invoke(cli, args).exit_code == 0
+    gpkg = next(tmp_path.glob("*_landcover.gpkg"))
+    for p in tmp_path.iterdir():
+        if p != gpkg:
+            p.unlink()
+    r = runner.invoke(cli, [*args, "--no-polygons"])  # only the .gpkg is left: still refused
+    assert r.exit_code == 1 and gpkg.name in r.output and "--overwrite" in r.output
+    assert list(tmp_path.iterdir()) == [gpkg]
+    r = runner.invoke(cli, [*args, "--no-polygons", "--overwrite", "--json"])
+    assert r.exit_code == 0, r.output
+    assert not gpkg.exists() and "polygons" not in json.loads(r.stdout)["outputs"]
+    summary = json.loads(next(tmp_path.glob("*_landcover.json")).read_text())
+    assert "polygons" not in summary["outputs"]
+
+
 def test_cli_classify_and_exit_codes(tmp_path, l1c, toy):
     runner = CliRunner()
     out = tmp_path / "out"

@@ -205,9 +205,21 @@ def test_staged_outputs_leave_the_old_set_when_the_new_one_fails(tmp_path):
             writers.write_text(stage(a), "new a")
             raise RuntimeError("disk full")
     assert a.read_text() == "old a" and b.read_text() == "old b"
-    with writers.staged_outputs([a, b], overwrite=True) as stage:  # a file not written stays as it was
+    assert a.read_text() == "old a" and b.read_text() == "old b"
+    _no_scratch(tmp_path)
+
+
+def test_an_overwrite_replaces_the_whole_set(tmp_path):
+    """A file of the set that the new run does not write (an output left out, a sidecar no
+    longer made) goes: left, it would sit beside the new files as if it described them."""
+    a, b, c = tmp_path / "a.tif", tmp_path / "a.gpkg", tmp_path / "other.gpkg"
+    for p in (a, b, c):
+        p.write_text("old")
+    with writers.staged_outputs([a, b], overwrite=True) as stage:
         writers.write_text(stage(a), "new a")
-    assert a.read_text() == "new a" and b.read_text() == "old b"
+        assert b.exists()  # only once the new set is in place
+    assert a.read_text() == "new a" and not b.exists()
+    assert c.read_text() == "old"  # not one of the set
     _no_scratch(tmp_path)
 
 

@@ -47,10 +47,7 @@ def classify(product, out_dir, model, device, precision, tta, batch_size, stride
     from s2lc.product import open_product
 
     with output_folder(out_dir) as out, open_product(product, bands=bands) as prod:
-        paths = output_paths(out, prod.id)
-        if no_polygons:
-            paths.pop("polygons")
-        writers.check_outputs(output_files(paths), overwrite)  # refuse before hours of work
+        writers.check_outputs(output_files(output_paths(out, prod.id)), overwrite)  # refuse before hours of work
         result = run(prod, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
                      precision=precision, tta=tta, progress=progress_enabled())
         paths = result.save(out, overwrite=overwrite, polygons=not no_polygons)
