@@ -14,7 +14,7 @@ from s2lc.cli.main import progress_enabled
 @click.command(short_help="Train a land-cover patch classifier.")
 @click.argument("data", type=click.Path(exists=True, dir_okay=True, file_okay=True))
 @click.option("--arch", default="resnet18", show_default=True,
-              type=click.Choice(["resnet18", "resnet18_fine", "resnet34", "resnet50", "wide_resnet50_2"]), help="Network architecture.")
+              type=click.Choice(["resnet18", "resnet18_fine", "resnet18_fine40", "resnet34", "resnet50", "wide_resnet50_2"]), help="Network architecture.")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(1), help="Training epochs.")
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
 @click.option("--lr", default=0.2, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Peak learning rate (one-cycle).")

@@ -71,7 +71,7 @@ def _register(name: str, weights: str | None, head=_linear_head, description: st
     ARCHITECTURES[name] = Architecture(name, factory or getattr(tvm, name), weights, head, description)
 
 
-def _resnet18_fine(weights: None = None) -> nn.Module:
+def _resnet18_fine(weights: None = None, widths: tuple[int, ...] = (32, 64, 128, 256)) -> nn.Module:
     """torchvision's ResNet-18 at half width (32–256 channels) without the stem's max-pool.
 
     Every stage sees 4× the pixels of ``resnet18`` on a 64 × 64 patch (32 × 32 after the stem
@@ -82,7 +82,6 @@ def _resnet18_fine(weights: None = None) -> nn.Module:
     from torchvision.models.resnet import BasicBlock
 
     body = tvm.resnet18(weights=weights)
-    widths = (32, 64, 128, 256)
     body.inplanes = widths[0]
     body.conv1 = nn.Conv2d(3, widths[0], kernel_size=7, stride=2, padding=3, bias=False)
     body.bn1 = nn.BatchNorm2d(widths[0])
@@ -113,6 +112,12 @@ _register(
     None,
     factory=_resnet18_fine,
     description="half-width resnet18 without the stem max-pool: finer feature maps, same speed (shipped)",
+)
+_register(
+    "resnet18_fine40",
+    None,
+    factory=lambda weights=None: _resnet18_fine(weights, widths=(40, 80, 160, 320)),
+    description="resnet18_fine at 5/8 width (40–320 channels): about 1.6x its compute",
 )
 
 
