@@ -35,8 +35,6 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # the synthetic-product helpers
 
 def make_tile(root: Path, size: int, seed: int = 0) -> Path:
     """A synthetic L1C product (baseline 04.00) with only the RGB bands, land-cover-like texture."""
-    import rasterio
-
     import synthetic as syn
 
     name = syn.product_name("L1C", "04.00")
@@ -66,13 +64,8 @@ def make_tile(root: Path, size: int, seed: int = 0) -> Path:
         rel = f"{granule}/IMG_DATA/T33UUU_{syn.SENSING}_{band_id}"
         files.append(rel)
         path = safe / f"{rel}.jp2"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        profile = dict(driver="JP2OpenJPEG", width=size, height=size, count=1, dtype="uint16", crs=syn.CRS,
-                       transform=rasterio.Affine(10, 0, syn.ORIGIN[0], 0, -10, syn.ORIGIN[1]),
-                       QUALITY=100, REVERSIBLE="YES", YCC="NO", BLOCKXSIZE=1024, BLOCKYSIZE=1024, NUM_THREADS="ALL_CPUS")
         t0 = time.perf_counter()
-        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **profile) as dst:
-            dst.write(out, 1)
+        syn.write_jp2(path, out, 10, block=1024)
         print(f"wrote {path.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         del out
     n60 = -(-size // 6)

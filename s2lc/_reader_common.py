@@ -16,6 +16,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
@@ -106,7 +107,7 @@ class RasterRef:
 class CloudLayer:
     """Where a product's cloud mask comes from."""
 
-    kind: str  #: "SCL", "MSK_CLASSI_B00" or "MSK_CLOUDS_B00"
+    kind: str  #: "SCL", "MSK_CLASSI_B00", "MSK_CLOUDS_B00" or "s2cloudless" (detected by s2lc)
     rasters: tuple[RasterRef, ...] = ()  #: the SCL band, or the cloud bands of MSK_CLASSI_B00
     gml: GmlMask | None = None  #: the polygons of MSK_CLOUDS_B00
 
@@ -133,6 +134,7 @@ class ProductSource:
     footprint: RasterRef | GmlMask | None = None  #: detector footprint (0 / outside = no data)
     scl: RasterRef | None = None  #: Level-2A scene classification (class 0 = no data)
     cloud: CloudLayer | None = None
+    no_cloud_mask: str = ""  #: what a warning says when the product has no cloud mask: "<id>: no cloud mask (...)"
     datasets: DatasetPool | None = None
 
 
@@ -156,16 +158,21 @@ class DatasetPool:
                 raise ProductError(f"{name}: cannot be opened as a raster ({one_line(exc)}); the file is damaged or truncated, re-download the product") from None
         return self._open[path]
 
-    def read(self, ref: RasterRef, window: Window, indexes: int | list[int] | None = None) -> np.ndarray:
+    def read(self, ref: RasterRef, window: Window | None, indexes: int | list[int] | None = None,
+             out_shape: tuple[int, int] | None = None) -> np.ndarray:
         """Pixels of a window of ``ref``'s file (band ``ref.index`` unless ``indexes`` is given).
+
+        With ``out_shape``, the window (None: the whole file) is resampled to that shape by
+        averaging; GDAL decodes a JPEG 2000 at the coarsest resolution level that is fine enough.
 
         Raises:
             ProductError: decoding failed (a damaged or truncated file).
         """
         dataset = self.get(ref.path, ref.name)
+        resampled = {} if out_shape is None else {"out_shape": out_shape, "resampling": Resampling.average}
         try:
             with gdal_env():
-                return dataset.read(ref.index if indexes is None else indexes, window=window)
+                return dataset.read(ref.index if indexes is None else indexes, window=window, **resampled)
         except RasterioError as exc:
             raise ProductError(f"{ref.name}: cannot read its pixels ({one_line(exc)}); the file is damaged or truncated, re-download the product") from None
 

@@ -104,7 +104,6 @@ def open_geotiff(path: Path, bands: Mapping[str, int] | None, pool: DatasetPool)
             nodata=nodata, invalid=() if nodata is None else (float(nodata),),
         )
     logger.info("%s: bands %s", name, ", ".join(f"{b}={i}" for b, i in mapping.items()))
-    logger.warning("%s: a GeoTIFF carries no cloud mask; clouds will not be masked", name)
     nodata_values = {int(r.nodata) if float(r.nodata).is_integer() else r.nodata for r in refs.values() if r.nodata is not None}
     return ProductSource(
         path=name,
@@ -115,5 +114,6 @@ def open_geotiff(path: Path, bands: Mapping[str, int] | None, pool: DatasetPool)
         nodata_refs=tuple(refs.values()),
         offsets={b: 0.0 for b in refs},
         special_values={"NODATA": nodata_values.pop()} if len(nodata_values) == 1 else {},
+        no_cloud_mask=f"{name}: a GeoTIFF carries no cloud mask",
         datasets=pool,
     )

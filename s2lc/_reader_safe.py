@@ -278,8 +278,6 @@ def _cloud_layer(container, pool: DatasetPool, meta: ProductMetadata, qi: str, s
         return CloudLayer(CLASSI_MASK.split(".")[0], rasters=tuple(replace(first, index=i) for i in CLASSI_CLOUD_BANDS))
     elif container.exists(qi + CLOUDS_GML):
         return CloudLayer(CLOUDS_GML.split(".")[0], gml=_gml(container, qi + CLOUDS_GML, grid, CLOUDS_GML_TYPES))
-    wanted = "an SCL image" if meta.level == "L2A" else f"{CLASSI_MASK} or {CLOUDS_GML} in QI_DATA"
-    logger.warning("%s: no cloud mask (%s); clouds will not be masked", meta.id, wanted)
     return None
 
 
@@ -324,5 +322,7 @@ def _open(container, pool: DatasetPool) -> ProductSource:
         footprint=_footprint(container, pool, qi, reference, grid),
         scl=scl,
         cloud=_cloud_layer(container, pool, meta, qi, scl, grid),
+        no_cloud_mask=f"{meta.id}: no cloud mask ("
+        + ("an SCL image" if meta.level == "L2A" else f"{CLASSI_MASK} or {CLOUDS_GML} in QI_DATA") + ")",
         datasets=pool,
     )

@@ -128,6 +128,7 @@ class Classification:
             "S2LC_SENSING_TIME": p["sensing_time"] or "",
             "S2LC_OFFSET_APPLIED": json.dumps(p["offsets_applied"]),
             "S2LC_CLOUD_FRACTION": f"{p['cloud_fraction']:.6f}" if p["cloud_fraction"] is not None else "",
+            "S2LC_CLOUD_SOURCE": p.get("cloud_source") or "",
             "S2LC_MODEL": p["model"]["name"],
             "S2LC_MODEL_SHA256": p["model"]["sha256"],
             "S2LC_PARAMETERS": json.dumps(p["parameters"]),
@@ -334,6 +335,7 @@ def classify(
     precision: str = "auto",
     tta: bool = False,
     bands: dict[str, int] | None = None,
+    clouds: str = "auto",
     strip_rows: int | None = None,
     progress: bool = False,
 ) -> Classification:
@@ -341,7 +343,7 @@ def classify(
 
     Args:
         product: ``.SAFE`` folder, zipped ``.SAFE`` or GeoTIFF, or a product already opened with
-            :func:`s2lc.product.open_product` (then ``bands`` is ignored and it stays open).
+            :func:`s2lc.product.open_product` (then ``bands`` and ``clouds`` are ignored and it stays open).
         model: checkpoint path; the shipped EuroSAT model when None.
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: patches per inference batch.
@@ -352,6 +354,9 @@ def classify(
         tta: average each patch's probabilities over its 8 flips/rotations (test-time
             augmentation): more accurate, 8 × the model's time.
         bands: band id → 1-based index, for a GeoTIFF whose descriptions don't name its bands.
+        clouds: where the cloud mask comes from: ``auto`` (the product's own; for a Level-1C product
+            without one, s2cloudless's detection when installed), ``product``, ``s2cloudless``,
+            ``none`` (:data:`s2lc.product.CLOUD_MODES`).
         strip_rows: pixel rows read at a time (bounds memory: 45 MB of float32 a band across a whole
             tile for 1 024 rows); None: a multiple of the band files' internal tile height (and of
             ``stride``) near 1 024 rows, so that at stride 64 the strips of 10 m bands start and end
@@ -387,7 +392,7 @@ def classify(
     timings = {"read": 0.0, "model": 0.0}
 
     # an open Product is used as it is (and left open); a path is opened and closed here
-    opened = nullcontext(product) if isinstance(product, Product) else open_product(product, bands=bands)
+    opened = nullcontext(product) if isinstance(product, Product) else open_product(product, bands=bands, clouds=clouds)
     with opened as prod:
         missing = [b for b in contract.bands if b not in prod.bands_available]
         if missing:
@@ -529,6 +534,7 @@ def classify(
             "band_resolution_m": source_res,  # of the files read (resampled to the 10 m grid)
             "cloud_fraction": cloud_fraction,
             "cloud_mask": has_cloud_mask,
+            "cloud_source": prod.cloud_source,  # the product's mask layer, or "s2cloudless" where s2lc detected them
             "model": {
                 "name": contract.name or loaded.path.stem,
                 "file": loaded.path.name,

@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
+from s2lc import clouds as cloud_detection
 from s2lc._reader_common import CloudLayer, DatasetPool, Grid, ProductSource, RasterRef, gdal_env
 from s2lc._reader_geotiff import open_geotiff
 from s2lc._reader_safe import open_safe
@@ -33,7 +36,7 @@ from s2lc.masks import GmlMask, Masks, classi_cloud, rasterize_polygons, scl_clo
 from s2lc.resampling import source_window, upsample_cubic, upsample_nearest
 from s2lc.sentinel2 import L2A_MISSING_BANDS, MTD_FILES, band
 
-__all__ = ["Grid", "Masks", "Product", "open_product", "UNITS"]
+__all__ = ["CLOUD_MODES", "Grid", "Masks", "Product", "open_product", "UNITS"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,10 @@ logger = logging.getLogger(__name__)
 UNITS = "reflectance x 10000 (DN in the pre-04.00 convention: offset removed), float32, NaN = no data"
 #: Pixels of the 10 m grid per strip when :meth:`Product.info` scans the masks.
 _STRIP_PIXELS = 1 << 24
+#: Where :func:`open_product` takes clouds from: ``auto`` the product's own mask, else (a Level-1C
+#: product without one) detected with s2cloudless when it is installed; ``product`` the product's
+#: own mask only; ``s2cloudless`` detected, whatever the product carries; ``none`` no cloud mask.
+CLOUD_MODES = ("auto", "product", "s2cloudless", "none")
 
 
 def _cloud_from_scl(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
@@ -56,12 +63,56 @@ def _cloud_from_gml(product: Product, layer: CloudLayer, window: Window, scl: np
     return rasterize_polygons(layer.gml.polygons, shape, product.grid.window_transform(window))
 
 
+def _cloud_from_detector(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
+    coarse = product._detected_clouds()
+    (ch, cw), (h, w) = coarse.shape, product.grid.shape
+    rows = ((np.arange(int(window.row_off), int(window.row_off + window.height)) + 0.5) * ch / h).astype(np.intp)
+    cols = ((np.arange(int(window.col_off), int(window.col_off + window.width)) + 0.5) * cw / w).astype(np.intp)
+    return coarse[np.ix_(rows, cols)]
+
+
 #: Cloud mask builders by layer kind.
 _CLOUD_MASKERS: dict[str, Callable[[Product, CloudLayer, Window, np.ndarray | None], np.ndarray]] = {
     "SCL": _cloud_from_scl,
     "MSK_CLASSI_B00": _cloud_from_classi,
     "MSK_CLOUDS_B00": _cloud_from_gml,
+    "s2cloudless": _cloud_from_detector,
 }
+
+
+def _choose_clouds(source: ProductSource, clouds: str) -> ProductSource:
+    """``source`` with the cloud layer that ``clouds`` (one of :data:`CLOUD_MODES`) asks for; warns
+    when the result has no cloud mask although one was wanted."""
+    if clouds not in CLOUD_MODES:
+        raise ProductError(f"{source.path}: unknown cloud mask source {clouds!r}; use one of {', '.join(CLOUD_MODES)}")
+    if clouds == "none":
+        return replace(source, cloud=None)
+    if clouds == "product" or (clouds == "auto" and source.cloud is not None):
+        if source.cloud is None:
+            logger.warning("%s; clouds will not be masked", source.no_cloud_mask)
+        return source
+    missing = [b for b in cloud_detection.BANDS if b not in source.bands]
+    if clouds == "s2cloudless":
+        if source.level == "L2A":
+            raise ProductError(
+                f"{source.path}: s2cloudless detects clouds in Level-1C (top-of-atmosphere) reflectance; "
+                "a Level-2A product's clouds are in its SCL: use the product's own mask (--clouds product)"
+            )
+        if missing:
+            raise BandError(
+                f"{source.path}: cloud detection with s2cloudless needs {', '.join(missing)}, which the product "
+                "lacks; use the product's own mask (--clouds product) or none (--clouds none)"
+            )
+        if not cloud_detection.available():
+            raise ProductError(f"{source.path}: cloud detection needs s2cloudless, which is not installed; {cloud_detection.INSTALL_HINT}")
+        return replace(source, cloud=CloudLayer("s2cloudless"))
+    detectable = source.level == "L1C" and not missing  # auto, and the product has no mask of its own
+    if detectable and cloud_detection.available():
+        logger.info("%s; detecting clouds with s2cloudless", source.no_cloud_mask)
+        return replace(source, cloud=CloudLayer("s2cloudless"))
+    hint = f" ({cloud_detection.INSTALL_HINT} to detect them)" if detectable else ""
+    logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, hint)
+    return source
 
 
 def _valid(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
@@ -114,6 +165,7 @@ class Product:
         self.grid: Grid = source.grid
         self._source = source
         self._datasets: DatasetPool = source.datasets or DatasetPool()
+        self._clouds_coarse: np.ndarray | None = None  # the detected cloud mask, once computed
 
     def __repr__(self) -> str:
         return f"<Product {self.id} {self.level} baseline={self.baseline} {self.grid.width}x{self.grid.height}>"
@@ -135,7 +187,8 @@ class Product:
 
     @property
     def cloud_source(self) -> str | None:
-        """The layer clouds come from (``"SCL"``, ``"MSK_CLASSI_B00"``, ``"MSK_CLOUDS_B00"``), or None."""
+        """The layer clouds come from (``"SCL"``, ``"MSK_CLASSI_B00"``, ``"MSK_CLOUDS_B00"``, or
+        ``"s2cloudless"`` where s2lc detects them), or None."""
         return None if self._source.cloud is None else self._source.cloud.kind
 
     def native_resolution(self, band_id: str) -> int:
@@ -219,6 +272,41 @@ class Product:
             return values
         return upsample_cubic(values, ref.factor, data_window=coarse, window=window, coarse_shape=ref.shape, valid=valid)
 
+    def read_averaged(self, bands: Sequence[str], shape: tuple[int, int]) -> np.ndarray:
+        """Read bands averaged onto a coarse grid of ``shape`` that covers the whole grid (cell
+        ``(i, j)`` covers 10 m rows ``i·h/rows`` to ``(i+1)·h/rows``, and likewise columns).
+
+        For masks and detectors that need no 10 m detail: each file is decoded once, at the
+        coarsest JPEG 2000 resolution level fine enough (for a 10 m band of a full tile onto a
+        120 m grid: 1/8, 1 373 pixels across), and GDAL averages that onto the cells; a value is
+        close to the cell's mean, within a few percent where the cell is of one kind. Units as
+        :meth:`read`; NaN where a cell holds no data at all (a cell across the swath edge
+        averages its zeros in).
+
+        Raises:
+            BandError: a band is unknown or not in the product. ProductError: a file cannot be decoded.
+        """
+        out = np.empty((len(bands), *shape), dtype=np.float32)
+        with gdal_env():
+            for i, ref in enumerate(self._ref(b) for b in bands):
+                dn = self._datasets.read(ref, None, out_shape=shape)
+                values = (dn.astype(np.float32) + np.float32(ref.offset)) * np.float32(ref.scale)
+                values[~_valid(dn, ref)] = np.nan
+                out[i] = values
+        return out
+
+    def _detected_clouds(self) -> np.ndarray:
+        """The cloud mask detected by s2cloudless on a grid of about ``clouds.RESOLUTION`` m (computed once)."""
+        if self._clouds_coarse is None:
+            t0 = time.perf_counter()
+            factor = cloud_detection.RESOLUTION / self.grid.resolution
+            shape = (max(1, round(self.grid.height / factor)), max(1, round(self.grid.width / factor)))
+            reflectance = self.read_averaged(cloud_detection.BANDS, shape) / np.float32(10000)
+            self._clouds_coarse = cloud_detection.detect_clouds(reflectance)
+            logger.info("%s: s2cloudless found %.1f %% cloud on a %d x %d grid in %.1f s", self.id,
+                        100 * self._clouds_coarse.mean(), shape[1], shape[0], time.perf_counter() - t0)
+        return self._clouds_coarse
+
     def block_rows(self, bands: Sequence[str]) -> int:
         """Rows of the 10 m grid that the files of ``bands`` decode in one piece (the least common
         multiple of their internal tile or strip heights): windows of 10 m bands aligned to it decode
@@ -243,8 +331,8 @@ class Product:
         No data: the reference band (the finest, preferring B04) equals the NODATA value, or lies
         outside its detector footprint (MSK_DETFOO), or (L2A) the SCL says no data. Clouds: the
         L2A SCL classes :data:`s2lc.sentinel2.SCL_CLOUD_CLASSES`; L1C ``MSK_CLASSI_B00`` or
-        ``MSK_CLOUDS_B00``; None where the product has none. Coarse layers are upsampled by
-        nearest neighbour.
+        ``MSK_CLOUDS_B00``; s2cloudless's detection where :func:`open_product` was asked for it
+        (``clouds``); None where there is none. Coarse layers are upsampled by nearest neighbour.
 
         Args:
             window: a window of :attr:`grid`; None for the whole grid.
@@ -338,13 +426,16 @@ def _starts_like_a_zip(path: Path) -> bool:
         return False
 
 
-def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None = None) -> Product:
+def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None = None, clouds: str = "auto") -> Product:
     """Open a Sentinel-2 product or a multi-band GeoTIFF.
 
     Args:
         path: a ``.SAFE`` folder (or its MTD file), a zipped ``.SAFE``, or a GeoTIFF.
         bands: for a GeoTIFF only, band id -> 1-based band index, where its band descriptions do
             not name the bands.
+        clouds: where the cloud mask comes from, one of :data:`CLOUD_MODES`: ``auto`` (the
+            product's own mask; for a Level-1C product without one, s2cloudless's detection when
+            s2cloudless is installed), ``product``, ``s2cloudless`` or ``none``.
 
     Returns:
         The open product; close it, or use it in a ``with`` block.
@@ -352,7 +443,7 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
     Raises:
         ProductError: the path does not exist, is not a product, or the product is damaged
             (corrupt zip, malformed MTD, missing or unreadable band file).
-        BandError: ``bands`` names an unknown band.
+        BandError: ``bands`` names an unknown band, or ``clouds="s2cloudless"`` needs bands the product lacks.
     """
     path = Path(path)
     if not path.exists():
@@ -365,6 +456,7 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
     pool = DatasetPool()
     try:
         source = open_safe(path, pool) if is_safe else open_geotiff(path, bands, pool)
+        source = _choose_clouds(source, clouds)
     except BaseException:
         pool.close()
         raise

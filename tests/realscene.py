@@ -42,7 +42,7 @@ def agreement(path: Path = T33UUU, model=None, stride: int = 64) -> dict:
     from s2lc.classify import classify
     from s2lc.product import open_product
 
-    with open_product(path) as p:
+    with open_product(path, clouds="none") as p:  # the model on every patch, as measured before clouds were detected
         water, forest = nir_proxies(p)
         res = classify(p, model, stride=stride)
     label = patch_labels(res, water.shape)

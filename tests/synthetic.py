@@ -230,14 +230,16 @@ def make_scene(
     return Scene(size, seed, labels, texture.astype(np.float32), scl, nodata_cols, custom)
 
 
-def write_jp2(path: Path, data: np.ndarray, resolution: float, crs: str = CRS, origin: tuple[float, float] = ORIGIN) -> None:
-    """Write a lossless JPEG 2000 (one band (h, w) or several (bands, h, w)) on the synthetic grid."""
+def write_jp2(path: Path, data: np.ndarray, resolution: float, crs: str = CRS, origin: tuple[float, float] = ORIGIN,
+              block: int = 64) -> None:
+    """Write a lossless JPEG 2000 (one band (h, w) or several (bands, h, w)) on the synthetic grid,
+    in ``block`` x ``block`` tiles (real products use 1024)."""
     data = data[None] if data.ndim == 2 else data
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = dict(
         driver="JP2OpenJPEG", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
         crs=crs, transform=Affine(resolution, 0, origin[0], 0, -resolution, origin[1]),
-        QUALITY=100, REVERSIBLE="YES", YCC="NO", BLOCKXSIZE=64, BLOCKYSIZE=64,
+        QUALITY=100, REVERSIBLE="YES", YCC="NO", BLOCKXSIZE=block, BLOCKYSIZE=block, NUM_THREADS="ALL_CPUS",
     )
     with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **profile) as dst:
         dst.write(data)

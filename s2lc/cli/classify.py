@@ -6,7 +6,7 @@ import json
 
 import click
 
-from s2lc.cli.main import output_folder, progress_enabled
+from s2lc.cli.main import clouds_option, output_folder, progress_enabled
 
 
 def _parse_bands(ctx, param, value):
@@ -35,18 +35,20 @@ def _parse_bands(ctx, param, value):
               help="Pixels between patches; below 64, overlapping patches are averaged into a finer map.")
 @click.option("--max-cloud", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Patches with a larger cloud fraction are marked cloud.")
+@clouds_option
 @click.option("--bands", callback=_parse_bands, default=None, help="For a GeoTIFF: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
 @click.option("--no-polygons", is_flag=True, help="Skip the GeoPackage of polygons.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (provenance, areas, outputs) as JSON on stdout.")
-def classify(product, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, bands, no_polygons, overwrite, as_json):
+def classify(product, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands, no_polygons, overwrite,
+             as_json):
     """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF) into OUT: <id>_landcover.tif
     (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg, <id>_quicklook.png and <id>_landcover.json."""
     from s2lc import writers
     from s2lc.classify import classify as run, output_files, output_paths
     from s2lc.product import open_product
 
-    with output_folder(out_dir) as out, open_product(product, bands=bands) as prod:
+    with output_folder(out_dir) as out, open_product(product, bands=bands, clouds=clouds) as prod:
         writers.check_outputs(output_files(output_paths(out, prod.id)), overwrite)  # refuse before hours of work
         result = run(prod, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
                      precision=precision, tta=tta, progress=progress_enabled())

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from s2lc.cli.main import clouds_option
+
 __all__ = ["info", "parse_bands_option", "summary"]
 
 
@@ -52,7 +54,7 @@ def summary(meta: dict[str, Any]) -> str:
     else:
         offset = "none (baseline before 04.00): values are reflectance x 10000"
     if meta["cloud_source"] is None:
-        clouds = "no cloud mask in this product"
+        clouds = "no cloud mask"
     else:
         clouds = f"{_percent(meta['cloud_fraction'])} of valid pixels flagged by {meta['cloud_source']}"
     if meta["cloud_cover"] is not None:
@@ -87,7 +89,8 @@ def summary(meta: dict[str, Any]) -> str:
     metavar="B04=1,B03=2,...",
     help="GeoTIFF only: which 1-based band holds which Sentinel-2 band, where its descriptions do not say.",
 )
-def info(product: Path, as_json: bool, bands: dict[str, int] | None) -> None:
+@clouds_option
+def info(product: Path, as_json: bool, bands: dict[str, int] | None, clouds: str) -> None:
     """Describe PRODUCT: a .SAFE folder, a zipped .SAFE, or a multi-band GeoTIFF.
 
     Shows the processing level and baseline, the radiometric offset applied, the 10 m grid, the
@@ -95,6 +98,6 @@ def info(product: Path, as_json: bool, bands: dict[str, int] | None) -> None:
     """
     from s2lc.product import open_product
 
-    with open_product(product, bands=bands) as opened:
+    with open_product(product, bands=bands, clouds=clouds) as opened:
         meta = opened.info()
     click.echo(json.dumps(meta, indent=2) if as_json else summary(meta))

@@ -20,7 +20,15 @@ import click
 from s2lc import __version__
 from s2lc.errors import S2lcError
 
-__all__ = ["cli", "progress_enabled"]
+__all__ = ["cli", "clouds_option", "progress_enabled"]
+
+#: ``--clouds``: where the cloud mask comes from (s2lc.product.CLOUD_MODES, named here so that
+#: ``--help`` does not import the reader).
+clouds_option = click.option(
+    "--clouds", default="auto", show_default=True, type=click.Choice(["auto", "product", "s2cloudless", "none"]),
+    help="Cloud mask: the product's own (auto: else, for a Level-1C product without one, detected with "
+         "s2cloudless if installed), detected with s2cloudless, or none.",
+)
 
 #: Command names in help order; a module that is not present is simply not listed.
 COMMANDS = ("info", "classify", "change", "train", "evaluate", "serve")

@@ -1,0 +1,175 @@
+"""Cloud masks detected with s2cloudless for Level-1C products that carry none (``clouds=``)."""
+
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+import s2lc.clouds
+from s2lc.classify import classify
+from s2lc.cli.main import cli
+from s2lc.errors import BandError, ProductError
+from s2lc.product import open_product
+
+from conftest import NODATA_COLS, copy_product
+from synthetic import _PAINTED_CLOUD, make_product, make_scene
+from test_product_geotiff import write_tif
+from toymodel import brightness_model
+
+needs_s2cloudless = pytest.mark.skipif(not s2lc.clouds.available(), reason="s2cloudless is not installed")
+SIZE = 480  # 48 x 48 cells of the 120 m detection grid: clouds several cells across
+
+
+def granule(product):
+    return next((product / "GRANULE").iterdir())
+
+
+def without_mask(product, tmp_path):
+    """A copy of an L1C product whose QI_DATA holds no cloud mask."""
+    copy = copy_product(product, tmp_path)
+    for name in ("MSK_CLOUDS_B00.gml", "MSK_CLASSI_B00.jp2"):
+        mask = granule(copy) / "QI_DATA" / name
+        if mask.exists():
+            mask.unlink()
+    return copy
+
+
+@pytest.fixture(scope="module")
+def masked(tmp_path_factory):
+    """An L1C product with 20 % cloud painted into its bands and its MSK_CLOUDS_B00.gml."""
+    return make_product(tmp_path_factory.mktemp("masked"), "L1C", "02.09", size=SIZE, nodata_cols=NODATA_COLS)
+
+
+@pytest.fixture(scope="module")
+def maskless(masked, tmp_path_factory):
+    """The same product without its cloud mask file, and where its clouds are."""
+    truth = make_scene(SIZE, 0, 0.2, NODATA_COLS)
+    return without_mask(masked, tmp_path_factory.mktemp("maskless")), np.kron(np.isin(truth.scl20, _PAINTED_CLOUD), np.ones((2, 2), bool))
+
+
+@needs_s2cloudless
+def test_auto_detects_the_clouds_of_an_l1c_product_without_a_mask(maskless, caplog):
+    from scipy.ndimage import distance_transform_edt
+
+    product, painted = maskless
+    with caplog.at_level("INFO"), open_product(product) as p:
+        masks = p.read_masks()
+        info = p.info()
+    assert p.cloud_source == masks.cloud_source == info["cloud_source"] == "s2cloudless"
+    assert "detecting clouds with s2cloudless" in caplog.text and "will not be masked" not in caplog.text
+    valid = masks.valid
+    assert not masks.cloud[~valid].any()
+    recall = (masks.cloud & painted & valid).sum() / (painted & valid).sum()
+    far = (distance_transform_edt(~painted) * 10 > 1000) & valid  # over 1 km from any cloud
+    assert recall > 0.95, recall
+    assert masks.cloud[far].mean() < 0.02  # beyond the averaging and dilation of the cloud edges, clear stays clear
+    assert info["cloud_fraction"] == pytest.approx(masks.cloud[valid].mean())
+
+
+@needs_s2cloudless
+def test_a_window_of_the_detected_mask_equals_the_same_region_of_the_whole(maskless):
+    product, _ = maskless
+    with open_product(product, clouds="s2cloudless") as p:
+        whole = p.read_masks().cloud
+        window = rasterio.windows.Window(101, 37, 250, 333)
+        part = p.read_masks(window).cloud
+    np.testing.assert_array_equal(part, whole[37:370, 101:351])
+
+
+@needs_s2cloudless
+def test_s2cloudless_replaces_the_products_own_mask_only_when_asked(masked):
+    with open_product(masked) as auto, open_product(masked, clouds="s2cloudless") as detected:
+        assert auto.cloud_source == "MSK_CLOUDS_B00" and detected.cloud_source == "s2cloudless"
+        a, d = auto.read_masks(), detected.read_masks()
+    assert (a.cloud & d.cloud).sum() > 0.8 * a.cloud.sum()  # the same painted clouds, found by both
+
+
+def test_without_s2cloudless_auto_warns_how_to_get_it(maskless, monkeypatch, caplog):
+    monkeypatch.setattr(s2lc.clouds, "available", lambda: False)
+    with caplog.at_level("WARNING"), open_product(maskless[0]) as p:
+        assert p.read_masks().cloud is None and p.cloud_source is None
+    assert "no cloud mask" in caplog.text and "pip install 's2lc[clouds]'" in caplog.text
+    with pytest.raises(ProductError, match=r"needs s2cloudless, which is not installed; pip install"):
+        open_product(maskless[0], clouds="s2cloudless")
+
+
+def test_detect_clouds_without_s2cloudless_is_a_one_line_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "s2cloudless", None)  # import fails
+    with pytest.raises(ProductError, match="not installed"):
+        s2lc.clouds.detect_clouds(np.zeros((10, 4, 4), np.float32))
+
+
+def test_product_and_none_modes(maskless, l1c_old, caplog):
+    with caplog.at_level("WARNING"), open_product(maskless[0], clouds="product") as p:
+        assert p.read_masks().cloud is None
+    assert "no cloud mask" in caplog.text and "pip install" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"), open_product(l1c_old, clouds="none") as p:
+        masks, info = p.read_masks(), p.info()
+    assert masks.cloud is None and info["cloud_source"] is None and info["cloud_fraction"] is None
+    assert "cloud" not in caplog.text  # asked for none: nothing to warn about
+
+
+def test_s2cloudless_refuses_what_it_cannot_read(l2a_new, l1c_old, tmp_path, monkeypatch):
+    monkeypatch.setattr(s2lc.clouds, "available", lambda: True)
+    with pytest.raises(ProductError, match="Level-2A product's clouds are in its SCL"):
+        open_product(l2a_new, clouds="s2cloudless")
+    rgb = tmp_path / "rgb.tif"
+    write_tif(rgb, np.full((3, 8, 8), 1000, np.uint16), descriptions=["B04", "B03", "B02"])
+    with pytest.raises(BandError, match="s2cloudless needs B01, B05, B08, B8A, B09, B10, B11, B12, which the product lacks"):
+        open_product(rgb, clouds="s2cloudless")
+    with pytest.raises(ProductError, match="unknown cloud mask source 'fmask'"):
+        open_product(l1c_old, clouds="fmask")
+
+
+def test_read_averaged_gives_block_means_and_nan_where_a_cell_has_no_data(l1c_old):
+    with open_product(l1c_old) as p:
+        fine = p.read(["B04", "B8A", "B10"])  # 10, 20 and 60 m files
+        coarse = p.read_averaged(["B04", "B8A", "B10"], (20, 20))  # cells of 12 x 12 pixels
+    assert coarse.shape == (3, 20, 20)
+    cells = fine.reshape(3, 20, 12, 20, 12)
+    assert np.isnan(coarse[:, :, : NODATA_COLS // 12]).all()  # every pixel of those cells is no data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the cells with no data at all
+        expected = np.nanmean(cells, axis=(2, 4))
+        spread = np.nanstd(cells, axis=(2, 4))
+    # GDAL decodes the JPEG 2000 at a coarser resolution level and averages that, whose pixels do
+    # not line up with the cells: near the block means, and close where a cell is of one kind
+    even = np.isfinite(cells).all(axis=(2, 4)) & (spread < 0.05 * expected)
+    assert even.sum() > 400  # of 3 x 20 x 20 cells
+    np.testing.assert_allclose(coarse[even], expected[even], rtol=0.1)
+    assert np.corrcoef(coarse[np.isfinite(coarse)], expected[np.isfinite(coarse)])[0, 1] > 0.99
+
+
+@needs_s2cloudless
+def test_classify_marks_detected_clouds_and_records_where_they_came_from(maskless, tmp_path):
+    product, painted = maskless
+    toy = brightness_model(tmp_path / "toy.safetensors")
+    res = classify(product, toy)
+    assert res.provenance["cloud_source"] == "s2cloudless" and res.stats["patches"]["cloud"] > 0
+    none = classify(product, toy, clouds="none")
+    assert none.provenance["cloud_source"] is None and none.stats["patches"]["cloud"] == 0
+    paths = res.save(tmp_path / "out")
+    with rasterio.open(paths["map"]) as src:
+        assert src.tags()["S2LC_CLOUD_SOURCE"] == "s2cloudless"
+    result = CliRunner().invoke(cli, ["-q", "classify", str(product), "-o", str(tmp_path / "cli"), "--model", str(toy),
+                                      "--clouds", "none", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"cloud_source": null' in result.stdout
+
+
+@pytest.mark.realdata
+@needs_s2cloudless
+def test_the_cloud_streak_of_the_real_l1c_crop_is_masked(real_l1c):
+    """The T33UUU crop carries no QI_DATA; its cloud streak runs from the top centre (columns
+    660-1000, rows 0-400 of the 1536 x 768 grid) and s2cloudless finds it."""
+    with open_product(real_l1c) as p:
+        masks = p.read_masks()
+        water = p.read(["B08"])[0] < 1000
+    assert masks.cloud_source == "s2cloudless"
+    assert masks.cloud[50:350, 700:950].mean() > 0.9
+    assert 0.1 < masks.cloud.mean() < 0.3
+    assert masks.cloud[water].mean() < 0.1  # the lakes are not taken for cloud
