@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args()
 
+    from rasterio.windows import Window
+
     from s2lc import clouds
     from s2lc.product import open_product
 
@@ -92,6 +94,9 @@ def main() -> None:
         t1 = time.perf_counter()
         mask = clouds.detect_clouds(reflectance)
         t2 = time.perf_counter()
+    with open_product(product, clouds="s2cloudless") as p:  # all of it, as classify meets it: the first mask read
+        p.read_masks(Window(0, 0, 64, 64))
+        t3 = time.perf_counter()
     rows, cols = cloud_block(args.size)
     painted = np.zeros((args.size, args.size), bool)
     painted[rows, cols] = True
@@ -105,7 +110,7 @@ def main() -> None:
         "grid": list(shape),
         "read_averaged_seconds": t1 - t0,
         "detect_seconds": t2 - t1,
-        "total_seconds": t2 - t0,
+        "first_read_masks_seconds": t3 - t2,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "painted_cloud_found": float(up[painted].mean()),
         "clear_far_from_it_flagged": float(up[far].mean()),

@@ -44,7 +44,7 @@ class Masks:
 
     nodata: np.ndarray  #: (h, w) bool, True where the product has no data
     cloud: np.ndarray | None  #: (h, w) bool, True where cloud (never where no data); None: no cloud mask
-    cloud_source: str | None  #: the mask layer used: "SCL", "MSK_CLASSI_B00", "MSK_CLOUDS_B00" or None
+    cloud_source: str | None  #: the mask layer used: "SCL", "MSK_CLASSI_B00", "MSK_CLOUDS_B00", "s2cloudless" (detected) or None
 
     @property
     def valid(self) -> np.ndarray:

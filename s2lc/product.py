@@ -103,15 +103,18 @@ def _choose_clouds(source: ProductSource, clouds: str) -> ProductSource:
                 f"{source.path}: cloud detection with s2cloudless needs {', '.join(missing)}, which the product "
                 "lacks; use the product's own mask (--clouds product) or none (--clouds none)"
             )
-        if not cloud_detection.available():
-            raise ProductError(f"{source.path}: cloud detection needs s2cloudless, which is not installed; {cloud_detection.INSTALL_HINT}")
+        if source.grid.crs.is_geographic:
+            raise ProductError(f"{source.path}: cloud detection runs on a grid in metres; this one is in degrees ({source.grid.crs}): reproject it to UTM")
+        why = cloud_detection.unavailable()
+        if why:
+            raise ProductError(f"{source.path}: cloud detection: {why}")
         return replace(source, cloud=CloudLayer("s2cloudless"))
     detectable = source.level == "L1C" and not missing  # auto, and the product has no mask of its own
-    if detectable and cloud_detection.available():
+    why = cloud_detection.unavailable() if detectable else None
+    if detectable and not why:
         logger.info("%s; detecting clouds with s2cloudless", source.no_cloud_mask)
         return replace(source, cloud=CloudLayer("s2cloudless"))
-    hint = f" ({cloud_detection.INSTALL_HINT} to detect them)" if detectable else ""
-    logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, hint)
+    logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, f" ({why})" if why else "")
     return source
 
 
@@ -295,6 +298,17 @@ class Product:
                 out[i] = values
         return out
 
+    def _cells_with_no_data(self, shape: tuple[int, int]) -> np.ndarray:
+        """(rows, cols) bool on the coarse grid of :meth:`read_averaged`: the cells that hold any
+        no data in the coarsest of the cloud detector's bands, read at its own resolution."""
+        ref = max((self._ref(b) for b in cloud_detection.BANDS), key=lambda r: r.factor)
+        with gdal_env():
+            invalid = ~_valid(self._datasets.read(ref, None), ref)
+        out = np.zeros(shape, dtype=bool)
+        r, c = np.nonzero(invalid)
+        out[((r + 0.5) * shape[0] / invalid.shape[0]).astype(np.intp), ((c + 0.5) * shape[1] / invalid.shape[1]).astype(np.intp)] = True
+        return out
+
     def _detected_clouds(self) -> np.ndarray:
         """The cloud mask detected by s2cloudless on a grid of about ``clouds.RESOLUTION`` m (computed once)."""
         if self._clouds_coarse is None:
@@ -302,6 +316,7 @@ class Product:
             factor = cloud_detection.RESOLUTION / self.grid.resolution
             shape = (max(1, round(self.grid.height / factor)), max(1, round(self.grid.width / factor)))
             reflectance = self.read_averaged(cloud_detection.BANDS, shape) / np.float32(10000)
+            reflectance[:, self._cells_with_no_data(shape)] = np.nan  # their averages hold zeros
             self._clouds_coarse = cloud_detection.detect_clouds(reflectance)
             logger.info("%s: s2cloudless found %.1f %% cloud on a %d x %d grid in %.1f s", self.id,
                         100 * self._clouds_coarse.mean(), shape[1], shape[0], time.perf_counter() - t0)

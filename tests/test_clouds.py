@@ -20,7 +20,7 @@ from test_product_geotiff import write_tif
 from toymodel import brightness_model
 
 needs_s2cloudless = pytest.mark.skipif(not s2lc.clouds.available(), reason="s2cloudless is not installed")
-SIZE = 480  # 48 x 48 cells of the 120 m detection grid: clouds several cells across
+SIZE = 480  # 40 x 40 cells of the 120 m detection grid: clouds several cells across
 
 
 def granule(product):
@@ -88,29 +88,51 @@ def test_s2cloudless_replaces_the_products_own_mask_only_when_asked(masked):
 
 
 def test_without_s2cloudless_auto_warns_how_to_get_it(maskless, monkeypatch, caplog):
-    monkeypatch.setattr(s2lc.clouds, "available", lambda: False)
+    monkeypatch.setitem(sys.modules, "s2cloudless", None)  # its import fails, as where it is not installed
     with caplog.at_level("WARNING"), open_product(maskless[0]) as p:
         assert p.read_masks().cloud is None and p.cloud_source is None
-    assert "no cloud mask" in caplog.text and "pip install 's2lc[clouds]'" in caplog.text
-    with pytest.raises(ProductError, match=r"needs s2cloudless, which is not installed; pip install"):
+    assert "no cloud mask" in caplog.text and "(s2cloudless is not installed; pip install 's2lc[clouds]')" in caplog.text
+    with pytest.raises(ProductError, match=r"\.SAFE: cloud detection: s2cloudless is not installed; pip install 's2lc\[clouds\]'"):
         open_product(maskless[0], clouds="s2cloudless")
-
-
-def test_detect_clouds_without_s2cloudless_is_a_one_line_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "s2cloudless", None)  # import fails
     with pytest.raises(ProductError, match="not installed"):
         s2lc.clouds.detect_clouds(np.zeros((10, 4, 4), np.float32))
 
 
-def test_product_and_none_modes(maskless, l1c_old, caplog):
+def test_a_broken_lightgbm_falls_back_to_no_mask_with_the_reason(maskless, monkeypatch, caplog):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing(name, *args, **kwargs):
+        if name == "s2cloudless":
+            raise OSError("libgomp.so.1: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", failing)
+    with caplog.at_level("WARNING"), open_product(maskless[0]) as p:
+        assert p.cloud_source is None
+    assert "s2cloudless cannot be imported (libgomp.so.1: cannot open shared object file)" in caplog.text
+    with pytest.raises(ProductError, match="install the OpenMP runtime"):
+        open_product(maskless[0], clouds="s2cloudless")
+
+
+def test_product_and_none_modes(maskless, caplog):
     with caplog.at_level("WARNING"), open_product(maskless[0], clouds="product") as p:
         assert p.read_masks().cloud is None
     assert "no cloud mask" in caplog.text and "pip install" not in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING"), open_product(l1c_old, clouds="none") as p:
+    with caplog.at_level("WARNING"), open_product(maskless[0], clouds="none") as p:
         masks, info = p.read_masks(), p.info()
     assert masks.cloud is None and info["cloud_source"] is None and info["cloud_fraction"] is None
-    assert "cloud" not in caplog.text  # asked for none: nothing to warn about
+    assert "cloud" not in caplog.text  # asked for none: nothing to warn about, though it has no mask
+
+
+def test_info_takes_clouds(maskless):
+    result = CliRunner().invoke(cli, ["-q", "info", "--json", "--clouds", "none", str(maskless[0])])
+    assert result.exit_code == 0, result.output
+    assert '"cloud_source": null' in result.stdout
+    result = CliRunner().invoke(cli, ["-q", "info", "--clouds", "fmask", str(maskless[0])])
+    assert result.exit_code == 2 and "'fmask' is not one of 'auto', 'product', 's2cloudless', 'none'" in result.output
 
 
 def test_s2cloudless_refuses_what_it_cannot_read(l2a_new, l1c_old, tmp_path, monkeypatch):
@@ -123,10 +145,38 @@ def test_s2cloudless_refuses_what_it_cannot_read(l2a_new, l1c_old, tmp_path, mon
         open_product(rgb, clouds="s2cloudless")
     with pytest.raises(ProductError, match="unknown cloud mask source 'fmask'"):
         open_product(l1c_old, clouds="fmask")
+    degrees = tmp_path / "degrees.tif"
+    write_tif(degrees, np.full((10, 8, 8), 1000, np.uint16), descriptions=list(s2lc.clouds.BANDS), crs="EPSG:4326",
+              transform=rasterio.Affine(0.001, 0, 13, 0, -0.001, 52))
+    with pytest.raises(ProductError, match="in degrees .*reproject it to UTM"):
+        open_product(degrees, clouds="s2cloudless")
 
 
-def test_read_averaged_gives_block_means_and_nan_where_a_cell_has_no_data(l1c_old):
-    with open_product(l1c_old) as p:
+@needs_s2cloudless
+def test_the_detected_mask_lines_up_with_a_grid_of_any_shape(tmp_path, monkeypatch):
+    """A GeoTIFF of 250 x 370 pixels (not a multiple of the 12-pixel cell) with one cloud
+    rectangle: without averaging and dilation, the mask's edges are within a cell of the cloud's."""
+    import synthetic
+
+    monkeypatch.setattr(s2lc.clouds, "AVERAGE_OVER", 0)
+    monkeypatch.setattr(s2lc.clouds, "DILATION", 0)
+    index = [synthetic.BAND_IDS.index(b) for b in s2lc.clouds.BANDS]
+    data = np.empty((10, 250, 370), np.uint16)
+    data[:] = synthetic.SPECTRA[2, index][:, None, None]  # crop
+    data[:, 60:150, 200:330] = synthetic._CLOUD_SPECTRUM[index][:, None, None]
+    path = tmp_path / "l1c_export.tif"
+    write_tif(path, data, descriptions=list(s2lc.clouds.BANDS))
+    with open_product(path, clouds="s2cloudless") as p:
+        cloud = p.read_masks().cloud
+    rows, cols = np.nonzero(cloud)
+    assert abs(rows.min() - 60) <= 12 and abs(rows.max() - 149) <= 12
+    assert abs(cols.min() - 200) <= 12 and abs(cols.max() - 329) <= 12
+    assert cloud[72:138, 212:318].all() and not cloud[:48].any() and not cloud[:, :188].any()
+
+
+@pytest.mark.parametrize("fixture", ["l1c_old", "l1c_new"])  # the 04.00 offset is removed as read() removes it
+def test_read_averaged_gives_block_means_and_nan_where_a_cell_has_no_data(fixture, request):
+    with open_product(request.getfixturevalue(fixture)) as p:
         fine = p.read(["B04", "B8A", "B10"])  # 10, 20 and 60 m files
         coarse = p.read_averaged(["B04", "B8A", "B10"], (20, 20))  # cells of 12 x 12 pixels
     assert coarse.shape == (3, 20, 20)
@@ -141,7 +191,7 @@ def test_read_averaged_gives_block_means_and_nan_where_a_cell_has_no_data(l1c_ol
     even = np.isfinite(cells).all(axis=(2, 4)) & (spread < 0.05 * expected)
     assert even.sum() > 400  # of 3 x 20 x 20 cells
     np.testing.assert_allclose(coarse[even], expected[even], rtol=0.1)
-    assert np.corrcoef(coarse[np.isfinite(coarse)], expected[np.isfinite(coarse)])[0, 1] > 0.99
+    assert np.corrcoef(coarse[np.isfinite(coarse)], expected[np.isfinite(coarse)])[0, 1] > 0.98
 
 
 @needs_s2cloudless
