@@ -63,6 +63,17 @@ def load_model(model: str | os.PathLike | None = None):
     return load_checkpoint(SHIPPED_MODEL if model is None else model, fuse=True)
 
 
+def _true_colour(prod: "Product") -> np.ndarray | None:
+    """The scene at the quicklook's size, for beside the map; None without B04, B03 and B02."""
+    from s2lc.writers import QUICKLOOK_MAX_SIZE, true_colour_preview
+
+    if not {"B04", "B03", "B02"} <= set(prod.bands_available):
+        return None
+    h, w = prod.grid.shape
+    step = max(1, math.ceil(max(h, w) / QUICKLOOK_MAX_SIZE))  # as write_quicklook decimates the map
+    return true_colour_preview(prod.read_averaged(["B04", "B03", "B02"], (math.ceil(h / step), math.ceil(w / step))))
+
+
 def output_files(paths: dict[str, Path]) -> list[Path]:
     """Every file written for ``paths`` (see :func:`output_paths`), styles and GDAL sidecars included."""
     from s2lc.writers import with_sidecars
@@ -88,6 +99,9 @@ class Classification:
         stride: cell size in pixels.
         stats: areas per class (hectares), fractions, patch counts, timings.
         provenance: product, model and parameters, as written into every output.
+        true_colour: the scene in true colour at the quicklook's size (B04, B03, B02 averaged,
+            each stretched between its 2nd and 98th percentiles), or None where the product
+            lacks those bands.
     """
 
     class_map: np.ndarray
@@ -100,6 +114,7 @@ class Classification:
     product_id: str
     stats: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    true_colour: np.ndarray | None = None  #: (h', w', 3) uint8 scene preview for the quicklook, or None
 
     @property
     def confidence(self) -> np.ndarray:
@@ -177,7 +192,8 @@ class Classification:
                 writers.write_gpkg(stage(paths["polygons"]), self.polygons(), "landcover",
                                    polygon_qml(self.legend.classes), polygon_sld(self.legend.classes, "landcover"))
             writers.write_quicklook(stage(paths["quicklook"]), self.class_map, self.legend.classes,
-                                    f"{self.product_id}\n{self.provenance['model']['name']}")
+                                    f"{self.product_id}\n{self.provenance['model']['name']}",
+                                    true_colour=self.true_colour)
             summary = {"outputs": {k: p.name for k, p in paths.items()}, "provenance": self.provenance, "stats": self.stats}
             writers.write_json(stage(paths["summary"]), summary)
         return paths
@@ -554,4 +570,4 @@ def classify(
             logger.warning("%s: no clear land to classify (%s): %.0f %% no data, %.0f %% cloud; the map says so",
                            prod.id, status, 100 * stats["nodata_fraction"], 100 * stats["map_cloud_fraction"])
         return Classification(class_map, g.transform, g.crs, legend, cell_codes, cell_conf, stride,
-                              prod.id, stats, provenance)
+                              prod.id, stats, provenance, _true_colour(prod))

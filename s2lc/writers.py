@@ -71,6 +71,7 @@ __all__ = [
     "write_gpkg",
     "write_json",
     "write_qml",
+    "true_colour_preview",
     "write_quicklook",
     "write_text",
 ]
@@ -805,21 +806,42 @@ def _add_default_style(path: Path, layer: str, qml: str, sld: str | None) -> Non
 # Quicklook
 
 
+#: Largest side of a quicklook's map, in pixels.
+QUICKLOOK_MAX_SIZE = 1024
+
+
+def true_colour_preview(rgb: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray:
+    """(h, w, 3) uint8 for display from (3, h, w) red, green and blue values (NaN: no data, white):
+    each band stretched linearly between its ``low`` and ``high`` percentiles of the valid
+    pixels, as QGIS's default cumulative count cut does."""
+    rgb = np.asarray(rgb, dtype=np.float32)
+    out = np.full((*rgb.shape[1:], 3), 255, np.uint8)
+    valid = np.isfinite(rgb).all(axis=0)
+    if valid.any():
+        for i, band in enumerate(rgb):
+            lo, hi = np.percentile(band[valid], (low, high))
+            out[..., i][valid] = np.clip(np.rint((band[valid] - lo) / max(hi - lo, 1e-6) * 255), 0, 255).astype(np.uint8)
+    return out
+
+
 def write_quicklook(
     path: str | os.PathLike,
     data: np.ndarray,
     classes: Sequence[LandCoverClass],
     title: str,
-    max_size: int = 1024,
+    max_size: int = QUICKLOOK_MAX_SIZE,
     overwrite: bool = False,
     *,
     nodata: int = 0,
+    true_colour: np.ndarray | None = None,
 ) -> Path:
-    """A PNG of a class map with a legend of the classes it holds.
+    """A PNG of a class map with a legend of the classes it holds, and the scene beside it.
 
     Maps larger than ``max_size`` pixels on a side are decimated by an integer step (nearest
     neighbour: every step-th pixel), so a full tile costs no more than a 1024² image.
     No-data is hatched grey on white, with a legend entry, so it cannot be taken for cloud.
+    With ``true_colour``, the scene is drawn left of the map at the same size, so the map can be
+    judged against what it labels without opening the product.
 
     Args:
         path: the ``.png`` to write.
@@ -828,6 +850,8 @@ def write_quicklook(
         title: drawn above the map.
         max_size: the largest side of the map image, in pixels.
         overwrite: replace an existing file.
+        true_colour: (h', w', 3) uint8 red, green, blue of the same extent, at any size (see
+            :func:`true_colour_preview`); drawn at the map's size.
 
     Returns:
         ``path``.
@@ -857,10 +881,18 @@ def write_quicklook(
         handles.append(Patch(facecolor="white", edgecolor="0.6", hatch=_NODATA_HATCH, label="No data"))
     dpi, pad, title_h, legend_w = 100, 0.15, 0.45, 2.8
     img_h, img_w = rgba.shape[0] / dpi, rgba.shape[1] / dpi
+    scene_w = 0.0 if true_colour is None else img_w + pad  # the scene's panel, left of the map
     body_h = max(img_h, 0.22 * len(handles) + 0.3)
-    fig_w, fig_h = img_w + legend_w + 3 * pad, body_h + title_h + 2 * pad
+    fig_w, fig_h = scene_w + img_w + legend_w + 3 * pad, body_h + title_h + 2 * pad
     fig = Figure(figsize=(fig_w, fig_h), dpi=dpi, facecolor="white")
-    ax = fig.add_axes((pad / fig_w, (pad + body_h - img_h) / fig_h, img_w / fig_w, img_h / fig_h))
+    if true_colour is not None:
+        scene = fig.add_axes((pad / fig_w, (pad + body_h - img_h) / fig_h, img_w / fig_w, img_h / fig_h))
+        scene.imshow(true_colour, interpolation="bilinear", extent=(-0.5, rgba.shape[1] - 0.5, rgba.shape[0] - 0.5, -0.5))
+        scene.set_xticks([])
+        scene.set_yticks([])
+        for spine in scene.spines.values():
+            spine.set_edgecolor("0.6")
+    ax = fig.add_axes(((pad + scene_w) / fig_w, (pad + body_h - img_h) / fig_h, img_w / fig_w, img_h / fig_h))
     ax.add_patch(Rectangle((-0.5, -0.5), rgba.shape[1], rgba.shape[0], facecolor="white", edgecolor="0.6",
                            hatch=_NODATA_HATCH, linewidth=0, zorder=0))  # shows through no-data (alpha 0)
     ax.imshow(rgba, interpolation="nearest", zorder=1)
@@ -871,9 +903,9 @@ def write_quicklook(
     fig.text(pad / fig_w, 1 - pad / fig_h, title, ha="left", va="top", fontsize=12)
     if handles:
         fig.legend(handles=handles, loc="upper left", frameon=False, fontsize=9,
-                   bbox_to_anchor=((2 * pad + img_w) / fig_w, (pad + body_h) / fig_h))
+                   bbox_to_anchor=((2 * pad + scene_w + img_w) / fig_w, (pad + body_h) / fig_h))
     else:
-        fig.text((2 * pad + img_w) / fig_w, (pad + body_h) / fig_h, "no data", va="top", fontsize=9)
+        fig.text((2 * pad + scene_w + img_w) / fig_w, (pad + body_h) / fig_h, "no data", va="top", fontsize=9)
     with atomic_path(path, overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     logger.info("wrote quicklook %s", path)

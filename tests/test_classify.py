@@ -200,6 +200,8 @@ def test_outputs_reopen_styled_and_georeferenced(tmp_path, l1c, toy):
     assert summary["provenance"]["model"]["sha256"] == res.provenance["model"]["sha256"]
     assert summary["stats"]["area_ha"]["SeaLake"] == pytest.approx(res.stats["area_ha"]["SeaLake"])
     assert paths["quicklook"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert res.true_colour.shape == (SIZE, SIZE, 3)  # the scene beside the map in the quicklook
+    assert res.true_colour[:, :100].mean() < 60 and res.true_colour[:, 150:].mean() > 200  # dark left, bright right
 
 
 def test_interrupted_save_leaves_nothing(tmp_path, l1c, toy, monkeypatch):

@@ -601,6 +601,31 @@ def test_quicklook_draws_class_colours_within_size(tmp_path):
     assert (230, 199, 0) not in pixels, "annual crop is absent from the map and from the legend"
 
 
+def test_quicklook_draws_the_scene_beside_the_map(tmp_path):
+    data = np.full((200, 300), FOREST, np.uint8)
+    scene = np.zeros((100, 150, 3), np.uint8)  # any size: drawn at the map's
+    scene[:, :75] = (250, 20, 20)
+    scene[:, 75:] = (20, 20, 250)
+    plain = imread(writers.write_quicklook(tmp_path / "plain.png", data, CLASSES, "map only"))
+    both = imread(writers.write_quicklook(tmp_path / "both.png", data, CLASSES, "scene and map", true_colour=scene))
+    assert both.shape[0] == plain.shape[0] and both.shape[1] >= plain.shape[1] + 300  # a panel as wide as the map
+    rgb = (both[..., :3] * 255).round().astype(int)
+    red, blue, forest = ((rgb == c).all(axis=-1) for c in ((250, 20, 20), (20, 20, 250), (27, 120, 55)))
+    assert red.sum() > 0.4 * 150 * 200 and blue.sum() > 0.4 * 150 * 200  # each half of the scene's panel
+    cols = lambda m: np.nonzero(m.any(axis=0))[0]
+    assert cols(red).max() < cols(blue).min() and cols(blue).max() < cols(forest).min()  # scene left, then the map
+
+
+def test_true_colour_preview_stretches_each_band_and_whitens_no_data():
+    rgb = np.stack([np.linspace(1000, 2000, 100), np.linspace(0, 500, 100), np.full(100, 700.0)]).reshape(3, 10, 10)
+    rgb[:, 0, 0] = np.nan
+    out = writers.true_colour_preview(rgb.astype(np.float32))
+    assert out.shape == (10, 10, 3) and out.dtype == np.uint8
+    assert tuple(out[0, 0]) == (255, 255, 255)
+    assert out[..., 0].reshape(-1)[1:].min() == 0 and out[..., 0].max() == 255  # 2nd-98th percentiles to 0-255
+    assert np.array_equal(out[..., 0], out[..., 1]) or np.abs(out[..., 0].astype(int) - out[..., 1]).max() <= 1
+
+
 def test_quicklook_tells_no_data_from_cloud(tmp_path):
     """No-data is hatched and has a legend entry; cloud keeps its own colour."""
     legend = default_legend()
