@@ -84,6 +84,7 @@ def main() -> None:
 
     from s2lc import clouds
     from s2lc.product import open_product
+    from s2lc.resampling import cell_index
 
     product = make_tile(args.data / f"tile{args.size}", args.size)
     with open_product(product, clouds="s2cloudless") as p:
@@ -100,9 +101,7 @@ def main() -> None:
     rows, cols = cloud_block(args.size)
     painted = np.zeros((args.size, args.size), bool)
     painted[rows, cols] = True
-    rows_c = ((np.arange(args.size) + 0.5) * shape[0] / args.size).astype(np.intp)  # 10 m pixel -> its cell
-    cols_c = ((np.arange(args.size) + 0.5) * shape[1] / args.size).astype(np.intp)
-    up = mask[np.ix_(rows_c, cols_c)]
+    up = mask[np.ix_(cell_index(0, args.size, args.size, shape[0]), cell_index(0, args.size, args.size, shape[1]))]
     far = np.ones_like(painted)
     far[rows.start - 100 : rows.stop + 100, cols.start - 100 : cols.stop + 100] = False  # beyond 1 km of the block
     result = {

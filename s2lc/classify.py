@@ -65,12 +65,12 @@ def load_model(model: str | os.PathLike | None = None):
 
 def _true_colour(prod: "Product") -> np.ndarray | None:
     """The scene at the quicklook's size, for beside the map; None without B04, B03 and B02."""
-    from s2lc.writers import QUICKLOOK_MAX_SIZE, true_colour_preview
+    from s2lc.writers import quicklook_step, true_colour_preview
 
     if not {"B04", "B03", "B02"} <= set(prod.bands_available):
         return None
     h, w = prod.grid.shape
-    step = max(1, math.ceil(max(h, w) / QUICKLOOK_MAX_SIZE))  # as write_quicklook decimates the map
+    step = quicklook_step((h, w))  # as write_quicklook decimates the map
     return true_colour_preview(prod.read_averaged(["B04", "B03", "B02"], (math.ceil(h / step), math.ceil(w / step))))
 
 

@@ -33,7 +33,7 @@ from s2lc._reader_geotiff import open_geotiff
 from s2lc._reader_safe import open_safe
 from s2lc.errors import BandError, ProductError
 from s2lc.masks import GmlMask, Masks, classi_cloud, rasterize_polygons, scl_cloud, scl_nodata
-from s2lc.resampling import source_window, upsample_cubic, upsample_nearest
+from s2lc.resampling import cell_index, source_window, upsample_cubic, upsample_nearest
 from s2lc.sentinel2 import L2A_MISSING_BANDS, MTD_FILES, band
 
 __all__ = ["CLOUD_MODES", "Grid", "Masks", "Product", "open_product", "UNITS"]
@@ -66,9 +66,8 @@ def _cloud_from_gml(product: Product, layer: CloudLayer, window: Window, scl: np
 def _cloud_from_detector(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
     coarse = product._detected_clouds()
     (ch, cw), (h, w) = coarse.shape, product.grid.shape
-    rows = ((np.arange(int(window.row_off), int(window.row_off + window.height)) + 0.5) * ch / h).astype(np.intp)
-    cols = ((np.arange(int(window.col_off), int(window.col_off + window.width)) + 0.5) * cw / w).astype(np.intp)
-    return coarse[np.ix_(rows, cols)]
+    row, col = int(window.row_off), int(window.col_off)
+    return coarse[np.ix_(cell_index(row, row + int(window.height), h, ch), cell_index(col, col + int(window.width), w, cw))]
 
 
 #: Cloud mask builders by layer kind.
@@ -116,6 +115,16 @@ def _choose_clouds(source: ProductSource, clouds: str) -> ProductSource:
         return replace(source, cloud=CloudLayer("s2cloudless"))
     logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, f" ({why})" if why else "")
     return source
+
+
+def _to_units(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
+    """float32 in the units of :meth:`Product.read` (offset added, then scaled); no data not yet NaN."""
+    values = dn.astype(np.float32)
+    if ref.offset:
+        values += np.float32(ref.offset)
+    if ref.scale != 1.0:
+        values *= np.float32(ref.scale)
+    return values
 
 
 def _valid(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
@@ -265,11 +274,7 @@ class Product:
         coarse = window if ref.factor == 1 else source_window(window, ref.factor, ref.shape, "cubic")
         dn = self._datasets.read(ref, coarse)
         valid = _valid(dn, ref)
-        values = dn.astype(np.float32)
-        if ref.offset:
-            values += np.float32(ref.offset)
-        if ref.scale != 1.0:
-            values *= np.float32(ref.scale)
+        values = _to_units(dn, ref)
         if ref.factor == 1:
             values[~valid] = np.nan
             return values
@@ -293,7 +298,7 @@ class Product:
         with gdal_env():
             for i, ref in enumerate(self._ref(b) for b in bands):
                 dn = self._datasets.read(ref, None, out_shape=shape)
-                values = (dn.astype(np.float32) + np.float32(ref.offset)) * np.float32(ref.scale)
+                values = _to_units(dn, ref)
                 values[~_valid(dn, ref)] = np.nan
                 out[i] = values
         return out
@@ -305,8 +310,8 @@ class Product:
         with gdal_env():
             invalid = ~_valid(self._datasets.read(ref, None), ref)
         out = np.zeros(shape, dtype=bool)
-        r, c = np.nonzero(invalid)
-        out[((r + 0.5) * shape[0] / invalid.shape[0]).astype(np.intp), ((c + 0.5) * shape[1] / invalid.shape[1]).astype(np.intp)] = True
+        (h, w), (r, c) = invalid.shape, np.nonzero(invalid)
+        out[cell_index(0, h, h, shape[0])[r], cell_index(0, w, w, shape[1])[c]] = True
         return out
 
     def _detected_clouds(self) -> np.ndarray:

@@ -34,6 +34,7 @@ __all__ = [
     "FILL_ITERATIONS",
     "KEYS_A",
     "UPSAMPLERS",
+    "cell_index",
     "fill_invalid",
     "keys_weights",
     "source_window",
@@ -104,6 +105,13 @@ def source_window(window: Window, factor: int, coarse_shape: tuple[int, int], me
     r0, r1 = span(int(window.row_off), int(window.row_off + window.height), factor, coarse_shape[0])
     c0, c1 = span(int(window.col_off), int(window.col_off + window.width), factor, coarse_shape[1])
     return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+def cell_index(start: int, stop: int, size: int, cells: int) -> np.ndarray:
+    """Which of ``cells`` equal cells spanning ``size`` pixels holds each pixel ``start … stop-1``
+    (by the pixel's centre): the mapping between a grid and a coarser one whose cells need not
+    be a whole number of pixels, as GDAL's averaging onto ``out_shape`` uses."""
+    return ((np.arange(start, stop) + 0.5) * cells / size).astype(np.intp)
 
 
 def fill_invalid(data: np.ndarray, valid: np.ndarray, iterations: int = FILL_ITERATIONS) -> np.ndarray:

@@ -62,16 +62,17 @@ __all__ = [
     "class_qml",
     "count_codes",
     "polygons",
+    "quicklook_step",
     "read_class_map",
     "sidecars",
     "staged_outputs",
+    "true_colour_preview",
     "with_sidecars",
     "write_class_map",
     "write_confidence",
     "write_gpkg",
     "write_json",
     "write_qml",
-    "true_colour_preview",
     "write_quicklook",
     "write_text",
 ]
@@ -810,6 +811,11 @@ def _add_default_style(path: Path, layer: str, qml: str, sld: str | None) -> Non
 QUICKLOOK_MAX_SIZE = 1024
 
 
+def quicklook_step(shape: tuple[int, int], max_size: int = QUICKLOOK_MAX_SIZE) -> int:
+    """The integer step a quicklook decimates a map of ``shape`` by, so its larger side is at most ``max_size``."""
+    return max(1, math.ceil(max(shape) / max_size))
+
+
 def true_colour_preview(rgb: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray:
     """(h, w, 3) uint8 for display from (3, h, w) red, green and blue values (NaN: no data, white):
     each band stretched linearly between its ``low`` and ``high`` percentiles of the valid
@@ -869,7 +875,7 @@ def write_quicklook(
         raise ValueError(f"expected a (height, width) array, got shape {data.shape}")
     check_outputs([path], overwrite)
     counts = _code_counts(data, classes, nodata)
-    step = max(1, math.ceil(max(data.shape) / max_size))
+    step = quicklook_step(data.shape, max_size)
     lut = np.zeros((256, 4), np.uint8)
     for c in classes:
         lut[c.code] = (*c.color, 255)

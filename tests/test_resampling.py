@@ -160,3 +160,11 @@ def test_upsampling_refuses_data_that_do_not_cover_the_window():
 
 def test_registry_names_the_methods():
     assert set(UPSAMPLERS) == {"cubic", "nearest"}
+
+
+def test_cell_index_maps_pixels_to_coarse_cells_by_their_centres():
+    from s2lc.resampling import cell_index
+
+    np.testing.assert_array_equal(cell_index(0, 10980, 10980, 915), np.arange(10980) // 12)  # whole cells of 12
+    np.testing.assert_array_equal(cell_index(3, 8, 10, 4), [1, 1, 2, 2, 3])  # cells of 2.5 pixels: centres 3.5 … 7.5
+    np.testing.assert_array_equal(cell_index(0, 250, 250, 21)[[0, 11, 12, 249]], [0, 0, 1, 20])
