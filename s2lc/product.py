@@ -113,7 +113,13 @@ def _choose_clouds(source: ProductSource, clouds: str) -> ProductSource:
     if detectable and not why:
         logger.info("%s; detecting clouds with s2cloudless", source.no_cloud_mask)
         return replace(source, cloud=CloudLayer("s2cloudless"))
-    logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, f" ({why})" if why else "")
+    if why:
+        hint = f" ({why})"
+    elif source.level == "GeoTIFF" and not missing:  # a GeoTIFF does not say whether it is Level-1C
+        hint = "; if it holds Level-1C reflectance, --clouds s2cloudless detects them"
+    else:
+        hint = ""
+    logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, hint)
     return source
 
 

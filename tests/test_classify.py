@@ -345,6 +345,8 @@ def test_progress_bar_with_eta_unless_quiet(tmp_path, l1c, toy):
     assert r.exit_code == 0, r.output
     bar = [line for line in r.stderr.replace("\r", "\n").splitlines() if line.startswith("classifying ")]
     assert bar and "16/16" in bar[-1] and "patch/s" in bar[-1] and "<" in bar[-1]  # elapsed<remaining
+    written = sorted((tmp_path / "a").iterdir())  # the map, and every other file, styles and sidecars included
+    assert f"and {len(written) - 1} more files to" in r.stderr and len(written) - 1 > 5
     r = CliRunner().invoke(cli, ["-q", "classify", str(l1c), "-o", str(tmp_path / "b"), "--model", str(toy)])
     assert r.exit_code == 0 and "classifying" not in r.stderr
 

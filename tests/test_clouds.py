@@ -135,6 +135,13 @@ def test_info_takes_clouds(maskless):
     assert result.exit_code == 2 and "'fmask' is not one of 'auto', 'product', 's2cloudless', 'none'" in result.output
 
 
+def test_q_keeps_the_no_cloud_mask_warning_and_qq_hides_it(maskless):
+    for flags, shown in ((["-q"], True), (["-qq"], False), ([], True)):
+        result = CliRunner().invoke(cli, [*flags, "info", "--json", "--clouds", "product", str(maskless[0])])
+        assert result.exit_code == 0, result.output
+        assert ("WARNING" in result.stderr and "no cloud mask" in result.stderr) is shown, (flags, result.stderr)
+
+
 def test_s2cloudless_refuses_what_it_cannot_read(l2a_new, l1c_old, tmp_path, monkeypatch):
     monkeypatch.setattr(s2lc.clouds, "available", lambda: True)
     with pytest.raises(ProductError, match="Level-2A product's clouds are in its SCL"):
@@ -172,6 +179,21 @@ def test_the_detected_mask_lines_up_with_a_grid_of_any_shape(tmp_path, monkeypat
     assert abs(rows.min() - 60) <= 12 and abs(rows.max() - 149) <= 12
     assert abs(cols.min() - 200) <= 12 and abs(cols.max() - 329) <= 12
     assert cloud[72:138, 212:318].all() and not cloud[:48].any() and not cloud[:, :188].any()
+
+
+def test_auto_on_a_geotiff_suggests_detection_only_when_it_has_the_bands(tmp_path, caplog):
+    """A GeoTIFF does not say that it is Level-1C, so ``auto`` does not detect; with the ten bands
+    the warning says how to ask for detection, without them it does not offer what would fail."""
+    data = np.full((10, 24, 24), 1500, np.uint16)
+    full = write_tif(tmp_path / "ten.tif", data, descriptions=list(s2lc.clouds.BANDS))
+    rgb = write_tif(tmp_path / "rgb.tif", data[:3], descriptions=["B04", "B03", "B02"])
+    with caplog.at_level("WARNING"), open_product(full) as p:
+        assert p.cloud_source is None
+    assert "ten.tif: a GeoTIFF carries no cloud mask" in caplog.text and "--clouds s2cloudless detects them" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"), open_product(rgb) as p:
+        assert p.cloud_source is None
+    assert "rgb.tif: a GeoTIFF carries no cloud mask" in caplog.text and "s2cloudless" not in caplog.text
 
 
 @pytest.mark.parametrize("fixture", ["l1c_old", "l1c_new"])  # the 04.00 offset is removed as read() removes it

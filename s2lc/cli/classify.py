@@ -64,4 +64,5 @@ def classify(product, out_dir, model, device, precision, tta, batch_size, stride
                    f"in {s['seconds']['total']:.1f} s", err=True)
         if top:
             click.echo("largest classes: " + ", ".join(f"{n} {a:,.0f} ha" for a, n in top), err=True)
-        click.echo(f"wrote {paths['map']} and {len(paths) - 1} more files to {out}", err=True)
+        others = [p for p in output_files(paths) if p != paths["map"] and p.exists()]
+        click.echo(f"wrote {paths['map']} and {len(others)} more files to {out}", err=True)

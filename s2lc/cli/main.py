@@ -72,6 +72,14 @@ def _maybe_traceback(ctx: click.Context) -> None:
         traceback.print_exc(file=sys.stderr)
 
 
+def _log_level(verbosity: int) -> int:
+    """WARNING by default, INFO with -v, DEBUG with -vv; -q keeps warnings (it hides progress
+    bars), -qq shows errors only."""
+    if verbosity >= 0:
+        return max(logging.DEBUG, logging.WARNING - 10 * verbosity)
+    return logging.WARNING if verbosity == -1 else logging.ERROR
+
+
 def progress_enabled(ctx: click.Context | None = None) -> bool:
     """Whether progress bars should be shown: not with ``-q``."""
     ctx = ctx or click.get_current_context()
@@ -108,7 +116,7 @@ def output_folder(path: str) -> Iterator[Path]:
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="s2lc")
 @click.option("-v", "--verbose", count=True, help="More messages; -v also shows tracebacks.")
-@click.option("-q", "--quiet", count=True, help="Fewer messages; -q also hides progress bars.")
+@click.option("-q", "--quiet", count=True, help="Fewer messages: -q hides progress bars, -qq also warnings.")
 @click.pass_context
 def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     """Sentinel-2 scenes to land-cover maps, and what changed between dates.
@@ -116,7 +124,7 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     Messages and progress go to stderr; data (--json) goes to stdout.
     """
     verbosity = verbose - quiet
-    level = max(10, 30 - 10 * verbosity)
+    level = _log_level(verbosity)
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True
     )
