@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import rasterio
-from rasterio.errors import RasterioError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 from s2lc._reader_common import DatasetPool, Grid, ProductSource, RasterRef, gdal_env, one_line
 from s2lc.errors import BandError, ProductError
@@ -25,7 +26,7 @@ __all__ = ["open_geotiff", "parse_band_mapping"]
 logger = logging.getLogger(__name__)
 
 _DESCRIPTION_RE = re.compile(r"^\s*B0?([1-9]|1[0-2]|8A)(?![0-9A-Za-z])", re.IGNORECASE)
-_HINT = "pass bands={'B04': 1, 'B03': 2, 'B02': 3} (s2lc info --bands B04=1,B03=2,B02=3)"
+_HINT = "name them: --bands B04=1,B03=2,B02=3 on the command line (info, classify), bands={'B04': 1, 'B03': 2, 'B02': 3} in Python"
 
 
 def _band_from_description(description: str | None) -> str | None:
@@ -68,15 +69,16 @@ def open_geotiff(path: Path, bands: Mapping[str, int] | None, pool: DatasetPool)
         BandError: the mapping names an unknown band.
     """
     name = str(path)
-    try:
-        with gdal_env():
-            probe = rasterio.open(path)
-    except RasterioError as exc:
-        raise ProductError(
-            f"{name}: neither a .SAFE folder, a zipped .SAFE nor a raster GDAL can read ({one_line(exc)}); pass one of those"
-        ) from None
-    probe.close()
-    dataset = pool.get(name, name)
+    with warnings.catch_warnings():  # a JPEG, say: refused below with what to do, not with rasterio's warning
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        try:
+            with gdal_env():
+                rasterio.open(path).close()
+        except RasterioError as exc:
+            raise ProductError(
+                f"{name}: neither a .SAFE folder, a zipped .SAFE nor a raster GDAL can read ({one_line(exc)}); pass one of those"
+            ) from None
+        dataset = pool.get(name, name)
     if dataset.crs is None:
         raise ProductError(f"{name}: has no coordinate reference system; export it with one (e.g. its UTM zone)")
     t = dataset.transform

@@ -252,7 +252,8 @@ def _choose_files(
     if not chosen:
         raise ProductError(f"{container.name(container.mtd)}: none of the band images it lists exists; the product is incomplete, re-download it")
     if missing:
-        logger.warning("%s: %s not available: no file at any resolution", meta.id, ", ".join(missing))
+        # info, not a warning: `s2lc info` lists them, and reading one is a BandError that names it
+        logger.info("%s: %s not in this product (no file at any resolution)", meta.id, ", ".join(missing))
     return chosen, missing
 
 
@@ -297,7 +298,9 @@ def _open(container, pool: DatasetPool) -> ProductSource:
     bands = {b: bands[b] for b in BAND_IDS if b in bands}
     coarser = [f"{b} at {r.resolution} m" for b, r in bands.items() if r.resolution > band(b).resolution]
     if coarser:
-        logger.warning("%s: no native-resolution file for %s; resampling those to 10 m", meta.id, ", ".join(coarser))
+        # info, not a warning: `s2lc info` lists them, and classify warns about the bands its model reads
+        logger.info("%s: only coarser than native in this product: %s; resampled to 10 m when read", meta.id,
+                    ", ".join(coarser))
     reference = min(bands, key=lambda b: (bands[b].resolution, REFERENCE_BANDS.index(b)))
 
     qi = meta.image_files[0].split("/IMG_DATA/")[0] + "/QI_DATA/"

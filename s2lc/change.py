@@ -31,6 +31,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, replace
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -68,6 +69,8 @@ __all__ = [
     "compare_arrays",
     "load_map",
     "order_by_time",
+    "same_acquisition",
+    "settings_difference",
     "time_series",
     "trajectory_arrays",
     "trajectory_classes",
@@ -129,6 +132,10 @@ class DatedMap:
     map: ClassMap
     confidence: np.ndarray | None = None
     path: Path | None = None
+
+    def __repr__(self) -> str:
+        when = self.tags.get("S2LC_SENSING_TIME", "")[:10] or "no sensing time"  # a repr must not raise
+        return f"<DatedMap {self.name} ({when}) {self.map!r}>"
 
     @property
     def tags(self) -> dict[str, str]:
@@ -272,6 +279,45 @@ def _legend_difference(a: Sequence[LandCoverClass], b: Sequence[LandCoverClass])
     return ", ".join(diffs[:3]) + (f" and {len(diffs) - 3} more" if len(diffs) > 3 else "")
 
 
+#: Settings of ``s2lc classify`` whose difference between two dates shows as change: (parameter
+#: in ``S2LC_PARAMETERS``, how to name it). Precision, batch size and device change a few
+#: patches at most; the cloud threshold changes what is compared, not the land cover.
+_CHANGING_SETTINGS = (("stride", "stride"), ("patch_size", "patch size"), ("tta", "test-time augmentation"))
+
+
+def settings_difference(before: DatedMap, after: DatedMap) -> list[str]:
+    """How ``before`` and ``after`` were classified differently, in ways that show as change:
+    stride, patch size, test-time augmentation (``S2LC_PARAMETERS``) and product level (a model
+    sees Level-1C and Level-2A reflectance differently). Empty when the same, or unknown.
+    """
+    def params(m: DatedMap) -> dict[str, Any]:
+        try:
+            value = json.loads(m.tags.get("S2LC_PARAMETERS") or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    pb, pa = params(before), params(after)
+    out = [f"{name} {_setting_text(pb[key])} and {_setting_text(pa[key])}" for key, name in _CHANGING_SETTINGS
+           if key in pb and key in pa and pb[key] != pa[key]]
+    lb, la = before.tags.get("S2LC_PRODUCT_LEVEL"), after.tags.get("S2LC_PRODUCT_LEVEL")
+    if lb and la and lb != la:
+        out.append(f"product level {lb} and {la}")
+    return out
+
+
+def _setting_text(value: Any) -> str:
+    return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+
+
+def same_acquisition(before: DatedMap, after: DatedMap) -> bool:
+    """Whether both maps come from one product or one sensing time: their difference is not land change."""
+    if before.product_id and before.product_id == after.product_id:
+        return True
+    tb, ta = before.sensing_time, after.sensing_time
+    return tb is not None and tb == ta
+
+
 def check_comparable(before: DatedMap, after: DatedMap, *, align: bool = False,
                      allow_model_mismatch: bool = False) -> bool:
     """Refuse two maps whose difference would not be land change.
@@ -361,6 +407,13 @@ def align_to(m: DatedMap, ref: DatedMap) -> DatedMap:
 def _prepare(ref: DatedMap, m: DatedMap, align: bool, allow_model_mismatch: bool) -> tuple[DatedMap, bool]:
     """``m`` checked against ``ref`` and, if needed, aligned to it: (map, whether it was aligned)."""
     check_comparable(ref, m, align=align, allow_model_mismatch=allow_model_mismatch)
+    if same_acquisition(ref, m):
+        logger.warning("%s and %s are of the same acquisition (%s): their difference is not land change", ref.name,
+                       m.name, _date_or_name(ref))
+    settings = settings_difference(ref, m)
+    if settings:
+        logger.warning("%s and %s were classified differently (%s): part of the change shown is the settings', "
+                       "not the land's; classify every date the same way", ref.name, m.name, "; ".join(settings))
     if _same_grid(ref.map, m.map):
         return m, False
     return align_to(m, ref), True
@@ -491,6 +544,13 @@ def _pixel_area_m2(transform: Affine) -> float:
     return abs(transform.a * transform.e - transform.b * transform.d)
 
 
+def _hectares(pixels: Any, pixel_area_m2: float) -> Any:
+    """Pixel counts (an int or an integer array) in hectares. Multiplying the count by the area in
+    m² and dividing by 10 000 last keeps 74 752 pixels of 100 m² at 747.52 ha, where multiplying
+    by 0.01 gives 747.5199999999995; sums are taken in pixels for the same reason."""
+    return pixels * pixel_area_m2 / 10_000
+
+
 # --------------------------------------------------------------------------------------------
 # Two dates: result and outputs
 
@@ -582,7 +642,7 @@ class ChangeResult:
     @property
     def matrix_ha(self) -> np.ndarray:
         """:attr:`matrix` in hectares, float64."""
-        return self.matrix * self.pixel_area_m2 / 10_000
+        return _hectares(self.matrix, self.pixel_area_m2)
 
     @property
     def pixels(self) -> dict[str, int]:
@@ -601,13 +661,12 @@ class ChangeResult:
 
     def transitions(self) -> list[dict[str, Any]]:
         """The transitions present, largest first: code, from, to, label, pixels, area_ha."""
-        area = self.pixel_area_m2 / 10_000
         rows = []
         for code, (a, b) in transition_classes(self.land).items():
             count = int(self.matrix[self.land.index(a), self.land.index(b)])
             if count:
                 rows.append({"code": code, "from": a.name, "to": b.name, "label": f"{a.label} → {b.label}",
-                             "pixels": count, "area_ha": count * area})
+                             "pixels": count, "area_ha": _hectares(count, self.pixel_area_m2)})
         return sorted(rows, key=lambda r: (-r["pixels"], r["code"]))
 
     def gains_losses(self) -> dict[str, dict[str, float]]:
@@ -616,35 +675,48 @@ class ChangeResult:
         Only compared pixels count (land cover at both dates).
         """
         n = len(self.land)
-        land = self.matrix_ha[:n, :n]
+        land = self.matrix[:n, :n]
         stay = np.diag(land)
         gain, loss = land.sum(axis=0) - stay, land.sum(axis=1) - stay
-        return {c.name: {"gain_ha": float(g), "loss_ha": float(lo), "net_ha": float(g - lo)}
+        ha = partial(_hectares, pixel_area_m2=self.pixel_area_m2)
+        return {c.name: {"gain_ha": float(ha(g)), "loss_ha": float(ha(lo)), "net_ha": float(ha(g - lo))}
                 for c, g, lo in zip(self.land, gain, loss)}
 
     def matrix_dict(self) -> dict[str, Any]:
         """The transition matrix in pixels and hectares with row and column totals, for JSON."""
-        names, ha = self.categories, self.matrix_ha
+        m, ha = self.matrix, partial(_hectares, pixel_area_m2=self.pixel_area_m2)
         return {
-            "rows": "before", "columns": "after", "categories": names,
+            "rows": "before", "columns": "after", "categories": self.categories,
             "pixel_area_m2": self.pixel_area_m2,
-            "pixels": self.matrix, "area_ha": ha,
-            "row_totals": {"pixels": self.matrix.sum(axis=1), "area_ha": ha.sum(axis=1)},
-            "column_totals": {"pixels": self.matrix.sum(axis=0), "area_ha": ha.sum(axis=0)},
-            "total": {"pixels": int(self.matrix.sum()), "area_ha": float(ha.sum())},
+            "pixels": m, "area_ha": ha(m),
+            "row_totals": {"pixels": m.sum(axis=1), "area_ha": ha(m.sum(axis=1))},
+            "column_totals": {"pixels": m.sum(axis=0), "area_ha": ha(m.sum(axis=0))},
+            "total": {"pixels": int(m.sum()), "area_ha": float(ha(m.sum()))},
         }
+
+    def __repr__(self) -> str:
+        px, ha = self.pixels, partial(_hectares, pixel_area_m2=self.pixel_area_m2)
+        return (f"<ChangeResult {_date_or_name(self.before)} → {_date_or_name(self.after)}: "
+                f"{ha(px['changed']):,.2f} ha changed of {ha(px['compared']):,.2f} ha compared>")
+
+    def checks(self) -> dict[str, str]:
+        """What was checked before comparing, and how it came out (the summary's ``checks``)."""
+        settings = settings_difference(self.before, self.after)
+        return {"legend": "same", "grid": "aligned (nearest neighbour)" if self.aligned else "same",
+                "model": "different, allowed" if self.model_mismatch else "same",
+                "settings": "different: " + "; ".join(settings) if settings else "same",
+                "acquisition": "same" if same_acquisition(self.before, self.after) else "different"}
 
     def summary(self) -> dict[str, Any]:
         """Provenance of both maps, the checks, totals, transitions, gains and losses, codes."""
-        px, area = self.pixels, self.pixel_area_m2 / 10_000
+        px = self.pixels
         return {
             "before": self.before.provenance(),
             "after": self.after.provenance(),
-            "checks": {"legend": "same", "grid": "aligned (nearest neighbour)" if self.aligned else "same",
-                       "model": "different, allowed" if self.model_mismatch else "same"},
+            "checks": self.checks(),
             "pixel_area_m2": self.pixel_area_m2,
             "pixels": px,
-            "area_ha": {k: v * area for k, v in px.items()},
+            "area_ha": {k: _hectares(v, self.pixel_area_m2) for k, v in px.items()},
             "changed_fraction": px["changed"] / px["compared"] if px["compared"] else None,
             "transitions": self.transitions(),
             "gains_losses": self.gains_losses(),
@@ -665,6 +737,7 @@ class ChangeResult:
             "S2LC_MODEL_SHA256": b.model_sha256 or "",
             "S2LC_MODEL_MISMATCH": json.dumps(self.model_mismatch),
             "S2LC_ALIGNED": json.dumps(self.aligned),
+            "S2LC_CHECKS": json.dumps(self.checks(), ensure_ascii=False),
             "S2LC_BEFORE": json.dumps(b.provenance()),
             "S2LC_AFTER": json.dumps(a.provenance()),
         }
@@ -706,7 +779,8 @@ class ChangeResult:
 
     def save(self, out_dir: str | os.PathLike, overwrite: bool = False, *, prefix: str | None = None,
              progress: bool = False) -> dict[str, Path]:
-        """Write the change raster, matrices, polygons, figure and summary into ``out_dir``.
+        """Write the change raster, matrices, polygons, figure and summary into ``out_dir``
+        (created if needed).
 
         Existing outputs are refused before anything is written, unless ``overwrite``. All or
         nothing: the files are renamed into place once every one is written, so a failure
@@ -716,9 +790,9 @@ class ChangeResult:
             Output kind → path (:data:`PAIR_SUFFIXES`).
 
         Raises:
-            OutputError: outputs exist, or the folder is missing or cannot be written.
+            OutputError: outputs exist, or the folder cannot be created or written.
         """
-        paths = self.output_paths(out_dir, prefix)
+        paths = self.output_paths(writers.make_folder(out_dir), prefix)
         with writers.staged_outputs(writers.with_sidecars(paths.values()), overwrite) as stage:
             _write_pair(self, paths, stage, progress)
         return paths
@@ -918,6 +992,11 @@ class Trajectory:
     flicker: np.ndarray
     n_observed: np.ndarray
 
+    def __repr__(self) -> str:
+        h, w = self.codes.shape
+        return (f"<Trajectory {w}x{h}: {int((self.n_changes > 0).sum())} pixels changed at least once, "
+                f"{int(self.flicker.sum())} flicker>")
+
 
 def trajectory_arrays(stack: np.ndarray, classes: Sequence[LandCoverClass], *, nodata: int = 0) -> Trajectory:
     """Count each pixel's changes over a series and flag the ones that flip back.
@@ -1038,10 +1117,10 @@ SERIES_FILES = {
 }
 
 
-def _pair_totals(p: ChangeResult, area: float) -> dict[str, Any]:
+def _pair_totals(p: ChangeResult) -> dict[str, Any]:
     px = p.pixels
     return {"before": p.before.provenance()["sensing_time"], "after": p.after.provenance()["sensing_time"],
-            "changed_ha": px["changed"] * area, "compared_ha": px["compared"] * area,
+            "changed_ha": _hectares(px["changed"], p.pixel_area_m2), "compared_ha": _hectares(px["compared"], p.pixel_area_m2),
             "changed_fraction": px["changed"] / px["compared"] if px["compared"] else None}
 
 
@@ -1062,6 +1141,10 @@ class SeriesResult:
     overall: ChangeResult
     trajectory: Trajectory
     aligned: tuple[bool, ...] = ()
+
+    def __repr__(self) -> str:
+        return (f"<SeriesResult {len(self.maps)} dates {_date_or_name(self.maps[0])} … {_date_or_name(self.maps[-1])}, "
+                f"{len(self.pairs)} pairs>")
 
     @property
     def labels(self) -> list[str]:
@@ -1109,7 +1192,7 @@ class SeriesResult:
 
     def summary(self) -> dict[str, Any]:
         """Dates, each pair's totals, the first→last change, the trajectory and the flicker."""
-        area = self.overall.pixel_area_m2 / 10_000
+        ha = partial(_hectares, pixel_area_m2=self.overall.pixel_area_m2)
         traj = self.trajectory
         counts = np.bincount(traj.codes.ravel(), minlength=256)
         pair_changed = sum(p.pixels["changed"] for p in self.pairs)
@@ -1120,16 +1203,19 @@ class SeriesResult:
         return {
             "dates": [m.provenance() for m in self.maps],
             "aligned": list(self.aligned),
-            "pairs": [_pair_totals(p, area) for p in self.pairs],
-            "first_to_last": {"changed_ha": overall_changed * area, "compared_ha": self.overall.pixels["compared"] * area},
+            "settings": {m.name: "; ".join(diff) for m in self.maps[1:]
+                         if (diff := settings_difference(self.maps[0], m))} or "same",
+            "pairs": [_pair_totals(p) for p in self.pairs],
+            "first_to_last": {"changed_ha": ha(overall_changed), "compared_ha": ha(self.overall.pixels["compared"])},
             "trajectory": {
-                "observed_twice_or_more_ha": observed * area,
-                "changed_at_least_once_ha": changed * area,
-                "flicker_ha": flicker * area,
+                "observed_twice_or_more_ha": ha(observed),
+                "changed_at_least_once_ha": ha(changed),
+                "flicker_ha": ha(flicker),
                 "flicker_fraction_of_changed": flicker / changed if changed else None,
-                "area_ha_by_code": {c.label: counts[c.code] * area for c in self.trajectory_classes()},
+                "area_ha_by_code": {str(c.code): ha(int(counts[c.code])) for c in self.trajectory_classes()},
+                "codes": {str(c.code): c.label for c in self.trajectory_classes()},
             },
-            "sum_of_consecutive_changes_ha": pair_changed * area,
+            "sum_of_consecutive_changes_ha": ha(pair_changed),
             "overstatement": pair_changed / overall_changed if overall_changed else None,
             "notes": [_FLICKER_NOTE, _AREA_NOTE],
             "s2lc_version": __version__,
@@ -1163,7 +1249,8 @@ class SeriesResult:
         }
 
     def save(self, out_dir: str | os.PathLike, overwrite: bool = False, *, progress: bool = False) -> dict[str, Path]:
-        """Write every pair's outputs, the first→last change, and the trajectory into ``out_dir``.
+        """Write every pair's outputs, the first→last change, and the trajectory into ``out_dir``
+        (created if needed).
 
         Existing outputs are refused before anything is written, unless ``overwrite``. All or
         nothing, as :meth:`ChangeResult.save`.
@@ -1172,13 +1259,13 @@ class SeriesResult:
             :meth:`output_paths`.
 
         Raises:
-            OutputError: outputs exist, or the folder is missing or cannot be written.
+            OutputError: outputs exist, or the folder cannot be created or written.
         """
         from tqdm import tqdm
 
         from s2lc.qgis import polygon_qml, polygon_sld
 
-        paths = self.output_paths(out_dir)
+        paths = self.output_paths(writers.make_folder(out_dir))
         first = self.maps[0].map
         with writers.staged_outputs(writers.with_sidecars(paths.values()), overwrite) as stage:
             for result, prefix in tqdm(self._pair_prefixes(), desc="writing changes", unit="pair",

@@ -116,6 +116,12 @@ class Classification:
     provenance: dict[str, Any] = field(default_factory=dict)
     true_colour: np.ndarray | None = None  #: (h', w', 3) uint8 scene preview for the quicklook, or None
 
+    def __repr__(self) -> str:
+        h, w = self.class_map.shape
+        p = self.stats.get("patches", {})
+        return (f"<Classification {self.product_id} {w}x{h} stride={self.stride} {self.stats.get('status')}: "
+                f"{p.get('classified')} patches classified, {p.get('cloud')} cloud>")
+
     @property
     def confidence(self) -> np.ndarray:
         """(h, w) float32 probability of the chosen class, NaN where no class was given.
@@ -169,13 +175,7 @@ class Classification:
         from s2lc import writers
         from s2lc.qgis import polygon_qml, polygon_sld
 
-        from s2lc.errors import OutputError
-
-        out = Path(out_dir)
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable one") from exc
+        out = writers.make_folder(out_dir)
         paths = output_paths(out, self.product_id)
         # the polygons stay in the staged set when skipped: an older run's .gpkg is refused, or
         # removed with overwrite, rather than left beside a map it does not describe

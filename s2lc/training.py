@@ -314,6 +314,8 @@ def train(
             base_contract, _, _ = read_contract(config.pretrained)
         except Exception:
             base_contract = None  # a plain safetensors weights file: handled by load_pretrained
+    if config.pretrained and base_contract is None and ARCHITECTURES[config.arch].weights is None:
+        raise ModelError(f"{config.arch} has no ImageNet weights; train it from scratch or from an s2lc checkpoint")  # before reading the data
     ds = load_dataset(data, progress=progress)
     ds = _subset(ds, config.limit_per_class)
     if config.translate >= min(ds.images.shape[-2:]):

@@ -61,6 +61,7 @@ __all__ = [
     "check_outputs",
     "class_qml",
     "count_codes",
+    "make_folder",
     "polygons",
     "quicklook_step",
     "read_class_map",
@@ -121,6 +122,20 @@ _LAYER_STYLES_SQL = """CREATE TABLE layer_styles (
 # Atomic writes
 
 
+def make_folder(path: str | os.PathLike) -> Path:
+    """The output folder ``path``, created with its parents if needed (as ``-o`` is).
+
+    Raises:
+        OutputError: it cannot be created.
+    """
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable one") from exc
+    return out
+
+
 def check_outputs(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:
     """Refuse, before any work, outputs that exist or that cannot be written.
 
@@ -148,7 +163,7 @@ def check_outputs(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:
         raise OutputError(f"cannot reach {exc.filename} ({exc.strerror}); choose another output folder") from exc
     if existing and not overwrite:
         raise OutputError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
-                          "use --overwrite to replace")
+                          "use --overwrite (overwrite=True in Python) to replace")
 
 
 def _probe_writable(folder: Path) -> None:
@@ -600,6 +615,11 @@ class ClassMap:
     tags: dict[str, str] = field(default_factory=dict)  #: every tag of the default namespace
     nodata: int = 0
 
+    def __repr__(self) -> str:
+        h, w = self.data.shape
+        crs = self.crs.to_string() if self.crs else "no CRS"
+        return f"<ClassMap {self.tags.get('S2LC_KIND', '')} {w}x{h} {crs} {len(self.classes)} classes>"
+
     @property
     def kind(self) -> str:
         """``"classification"`` or ``"change"``."""
@@ -830,6 +850,18 @@ def true_colour_preview(rgb: np.ndarray, low: float = 2.0, high: float = 98.0) -
     return out
 
 
+def _legend_width(handles: list, dpi: int) -> float:
+    """Inches the quicklook's legend of ``handles`` takes, measured on a scratch figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if not handles:
+        return 0.0
+    probe = Figure(dpi=dpi)
+    legend = probe.legend(handles=handles, frameon=False, fontsize=9)
+    return legend.get_window_extent(FigureCanvasAgg(probe).get_renderer()).width / dpi
+
+
 def write_quicklook(
     path: str | os.PathLike,
     data: np.ndarray,
@@ -885,7 +917,8 @@ def write_quicklook(
                for c in sorted(classes, key=lambda c: c.code) if counts[c.code]]
     if counts[nodata]:
         handles.append(Patch(facecolor="white", edgecolor="0.6", hatch=_NODATA_HATCH, label="No data"))
-    dpi, pad, title_h, legend_w = 100, 0.15, 0.45, 2.8
+    dpi, pad, title_h = 100, 0.15, 0.45
+    legend_w = max(2.8, _legend_width(handles, dpi) + pad)  # long labels (a series' trajectories) widen it
     img_h, img_w = rgba.shape[0] / dpi, rgba.shape[1] / dpi
     scene_w = 0.0 if true_colour is None else img_w + pad  # the scene's panel, left of the map
     body_h = max(img_h, 0.22 * len(handles) + 0.3)

@@ -81,29 +81,31 @@ def product_id(when: str) -> str:
     return f"S2A_MSIL2A_{when}_N0214_R022_T33UUU_{when}"
 
 
-def tags(when: str | None, sha: str | None = SHA, model: str = "eurosat-rgb") -> dict[str, str]:
+def tags(when: str | None, sha: str | None = SHA, model: str = "eurosat-rgb", *, level: str = "L2A",
+         parameters: dict | None = None) -> dict[str, str]:
     """The provenance tags ``Classification.tags()`` writes, for a product sensed at ``when``."""
     iso = f"{when[:4]}-{when[4:6]}-{when[6:8]}T{when[9:11]}:{when[11:13]}:{when[13:15]}+00:00" if when else ""
     return {
         "S2LC_PRODUCT_ID": product_id(when or "20000101T000000"),
-        "S2LC_PRODUCT_LEVEL": "L2A",
+        "S2LC_PRODUCT_LEVEL": level,
         "S2LC_BASELINE": "02.14",
         "S2LC_SENSING_TIME": iso,
         "S2LC_OFFSET_APPLIED": json.dumps({"B04": 0.0, "B03": 0.0, "B02": 0.0}),
         "S2LC_CLOUD_FRACTION": "0.100000",
         "S2LC_MODEL": model,
         "S2LC_MODEL_SHA256": sha or "",
-        "S2LC_PARAMETERS": json.dumps({"stride": 64, "max_cloud": 0.5}),
+        "S2LC_PARAMETERS": json.dumps(parameters or {"stride": 64, "max_cloud": 0.5, "tta": False}),
         "S2LC_AREA_HA": json.dumps({}),
         "S2LC_STATUS": "ok",
     }
 
 
 def write_map(folder: Path, data: np.ndarray, when: str | None, *, sha: str | None = SHA, model: str = "eurosat-rgb",
-              classes=CLASSES, transform=TRANSFORM, crs=CRS_UTM, confidence: np.ndarray | None = None) -> Path:
+              classes=CLASSES, transform=TRANSFORM, crs=CRS_UTM, confidence: np.ndarray | None = None,
+              **tag_options) -> Path:
     """``<product id>_landcover.tif`` (and ``_confidence.tif``) in ``folder``, as ``s2lc classify`` names them."""
     folder.mkdir(parents=True, exist_ok=True)
-    t = tags(when, sha, model)
+    t = tags(when, sha, model, **tag_options)
     path = folder / f"{t['S2LC_PRODUCT_ID']}_landcover.tif"
     writers.write_class_map(path, data, transform, crs, classes, t)
     if confidence is not None:
@@ -244,6 +246,27 @@ def test_arrays_in_memory_compare_like_files():
     result = change.compare(before, after)
     assert np.array_equal(result.matrix, expected_matrix())
     assert result.before.name == product_id(T1)
+
+
+def test_hectares_have_no_float_noise():
+    """10 m pixels: 1 234 of them are 12.34 ha (taking 8 766 × 0.01 from 10 000 × 0.01 gives
+    12.340000000000003); a class that lost as much as it gained has a net of exactly 0."""
+    before = np.full((100, 200), F, np.uint8)
+    before[:, :100] = A
+    after = before.copy()
+    after.flat[np.flatnonzero(before == A)[:1234]] = F
+    after.flat[np.flatnonzero(before == F)[:1234]] = A
+    crs = rasterio.CRS.from_string(CRS_UTM)
+    maps = [change.DatedMap(writers.ClassMap(m, from_origin(*ORIGIN, 10, 10), crs, CLASSES, tags(t)))
+            for m, t in ((before, T1), (after, T2))]
+    result = change.compare(*maps)
+    s = result.summary()
+    assert s["area_ha"]["changed"] == 24.68 and s["area_ha"]["unchanged"] == 175.32
+    for name in ("AnnualCrop", "Forest"):
+        assert s["gains_losses"][name] == {"gain_ha": 12.34, "loss_ha": 12.34, "net_ha": 0.0}
+    assert [t["area_ha"] for t in s["transitions"]] == [12.34, 12.34]
+    totals = result.matrix_dict()
+    assert totals["row_totals"]["area_ha"][IA] == 100.0 and totals["total"]["area_ha"] == 200.0
 
 
 def test_reversed_dates_are_compared_as_given_with_a_warning(pair, caplog):
@@ -453,6 +476,29 @@ def test_a_map_without_model_hash_is_refused_unless_allowed(tmp_path):
     with pytest.raises(MapError, match=r"_landcover\.tif has no model hash \(S2LC_MODEL_SHA256\).*pass --allow-model-mismatch"):
         change.compare(before, after)
     assert change.compare(before, after, allow_model_mismatch=True).model_mismatch
+
+
+def test_maps_classified_differently_are_compared_with_a_warning_on_record(tmp_path, caplog, pair):
+    """A map at stride 32 against one at 64 shows the finer map's edges as change (27 % of the
+    T33UUU crop, one product classified twice): said, and kept in the summary and the tags."""
+    other = write_map(tmp_path / "other", AFTER, T3, level="L1C", parameters={"stride": 32, "max_cloud": 0.3, "tta": True})
+    result = change.compare(pair[0], other)
+    expected = "stride 64 and 32; test-time augmentation off and on; product level L2A and L1C"  # not max_cloud
+    assert f"were classified differently ({expected}): part of the change shown is the settings'" in caplog.text
+    assert result.checks()["settings"] == f"different: {expected}" and result.checks()["acquisition"] == "different"
+    assert json.loads(result.tags()["S2LC_CHECKS"])["settings"] == f"different: {expected}"
+    assert change.time_series([pair[0], pair[1], other]).summary()["settings"] == {str(other): expected}
+    caplog.clear()
+    plain = change.compare(*pair)
+    assert plain.checks() == {"legend": "same", "grid": "same", "model": "same", "settings": "same",
+                              "acquisition": "different"}
+    assert "differently" not in caplog.text and change.time_series(pair).summary()["settings"] == "same"
+
+
+def test_maps_of_one_acquisition_are_compared_with_a_warning(tmp_path, caplog):
+    result = change.compare(write_map(tmp_path / "a", BEFORE, T1), write_map(tmp_path / "b", AFTER, T1))
+    assert "are of the same acquisition (2020-04-06): their difference is not land change" in caplog.text
+    assert result.checks()["acquisition"] == "same"
 
 
 def test_files_that_are_not_s2lc_classifications_are_refused(tmp_path, pair):

@@ -127,7 +127,9 @@ def test_save_writes_pairs_first_to_last_and_trajectory(series_files, tmp_path):
     summary = json.loads(paths["summary"].read_text())
     assert summary["trajectory"]["flicker_ha"] == pytest.approx(2 * HA)
     assert summary["trajectory"]["changed_at_least_once_ha"] == pytest.approx(7 * HA)
-    assert summary["trajectory"]["area_ha_by_code"]["Changed once"] == pytest.approx(4 * HA)
+    once = str(change.trajectory_code(1, False))
+    assert summary["trajectory"]["codes"][once] == "Changed once"
+    assert summary["trajectory"]["area_ha_by_code"][once] == pytest.approx(4 * HA)
     assert [d["product_id"] for d in summary["dates"]] == [product_id(T1), product_id(T2), product_id(T3)]
     with rasterio.open(out / "change_20200406_20220406.tif") as src:
         assert src.tags()["S2LC_BEFORE_PRODUCT_ID"] == product_id(T1)
@@ -238,3 +240,14 @@ def test_a_stable_series_writes_an_empty_trajectory(tmp_path):
     assert len(pyogrio.read_dataframe(paths["trajectory_polygons"], layer="trajectory")) == 0
     with rasterio.open(paths["trajectory"]) as src:
         assert set(np.unique(src.read(1)).tolist()) == {0, 1}
+
+
+def test_results_print_as_one_line_each(series_files):
+    """A user exploring in a notebook prints these: one line each, not the arrays."""
+    series = change.time_series(series_files)
+    texts = [repr(x) for x in (series, series.overall, series.trajectory, *series.pairs, *series.maps, series.maps[0].map)]
+    assert all("\n" not in t and len(t) < 300 and "array" not in t for t in texts), texts
+    assert texts[0] == "<SeriesResult 3 dates 2020-04-06 … 2022-04-06, 2 pairs>"
+    assert texts[1].startswith("<ChangeResult 2020-04-06 → 2022-04-06: ") and " ha changed of " in texts[1]
+    assert texts[2] == "<Trajectory 5x2: 7 pixels changed at least once, 2 flicker>"
+    assert texts[-1] == "<ClassMap classification 5x2 EPSG:32633 11 classes>"

@@ -54,6 +54,7 @@ def test_classes_land_where_they_are_and_cover_the_edges(l1c, toy):
     assert res.stats["area_ha"]["SeaLake"] == pytest.approx(SIZE * 128 * 100 / 1e4)
     assert res.stats["area_ha"]["AnnualCrop"] == pytest.approx(SIZE * 112 * 100 / 1e4)
     assert res.status == "ok"
+    assert repr(res) == f"<Classification {res.product_id} {SIZE}x{SIZE} stride=64 ok: 16 patches classified, 0 cloud>"
     prov = res.provenance
     assert prov["baseline"] == "02.09" and prov["offsets_applied"] == {"B04": 0.0, "B03": 0.0, "B02": 0.0}
     assert prov["model"]["name"] == "toy-brightness" and len(prov["model"]["sha256"]) == 64
@@ -323,10 +324,16 @@ def test_cli_classify_and_exit_codes(tmp_path, l1c, toy):
     r = runner.invoke(cli, ["classify", str(l1c), "-o", str(out), "--model", str(toy), "--device", "tpu"])
     assert r.exit_code == 2
     r = runner.invoke(cli, ["classify", str(tmp_path / "nope.SAFE"), "-o", str(out), "--model", str(toy)])
-    assert r.exit_code == 1 and "nope.SAFE" in r.output and len(r.output.strip().splitlines()) == 1
+    assert r.exit_code == 2 and "nope.SAFE' does not exist" in r.output and len(r.output.strip().splitlines()) == 1
+    r = runner.invoke(cli, ["classify", str(l1c), "-o", str(out), "--model", str(toy), "--stride", "48"])
+    assert r.exit_code == 2 and r.output.strip() == ("Error: Invalid value for '--stride': '48' is not one of '64', "
+                                                      "'32', '16', '8'. (see 'cli classify --help')")  # cli: the runner's name
     gone = tmp_path / "new" / "folder"  # a failed run does not leave the -o folder it created
-    r = runner.invoke(cli, ["classify", str(tmp_path / "nope.SAFE"), "-o", str(gone), "--model", str(toy)])
-    assert r.exit_code == 1 and not gone.exists()
+    not_a_product = tmp_path / "empty"
+    not_a_product.mkdir()
+    r = runner.invoke(cli, ["classify", str(not_a_product), "-o", str(gone), "--model", str(toy)])
+    assert r.exit_code == 1 and "empty" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not gone.exists()
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o500)

@@ -96,7 +96,8 @@ def test_align_and_allow_model_mismatch_let_the_comparison_run(pair, tmp_path):
     r = run("change", pair[0], shifted, "-o", tmp_path / "out", "--align", "--allow-model-mismatch", "--json")
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
-    assert summary["checks"] == {"legend": "same", "grid": "aligned (nearest neighbour)", "model": "different, allowed"}
+    assert summary["checks"] == {"legend": "same", "grid": "aligned (nearest neighbour)", "model": "different, allowed",
+                                 "settings": "same", "acquisition": "different"}
     assert "WARNING" in r.stderr and "different models" in r.stderr
 
 
@@ -105,7 +106,7 @@ def test_existing_outputs_need_overwrite(pair, tmp_path):
     assert run("change", *pair, "-o", out).exit_code == 0
     before = (out / f"{PREFIX}.json").stat().st_mtime_ns
     r = run("change", *pair, "-o", out)
-    assert r.exit_code == 1 and "already exist; use --overwrite to replace" in r.stderr
+    assert r.exit_code == 1 and "already exist; use --overwrite (overwrite=True in Python) to replace" in r.stderr
     assert (out / f"{PREFIX}.json").stat().st_mtime_ns == before
     r = run("change", *pair, "-o", out, "--overwrite")
     assert r.exit_code == 0, r.output

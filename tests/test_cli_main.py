@@ -37,6 +37,14 @@ def test_errors_are_one_line_and_tracebacks_need_v(tmp_path):
     assert len(r.output.strip().splitlines()) == 1
     r = runner.invoke(cli, ["-v", "info", str(folder)])
     assert r.exit_code == 1 and "Traceback" in r.output
+    r = runner.invoke(cli, ["info", str(folder), "-v"])  # after the command too
+    assert r.exit_code == 1 and "Traceback" in r.output
+
+
+def test_every_command_lists_the_verbosity_options():
+    for name in COMMANDS:
+        r = CliRunner().invoke(cli, [name, "--help"])
+        assert "-v, --verbose" in r.output and "-q, --quiet" in r.output, name
 
 
 def test_help_does_not_import_torch():

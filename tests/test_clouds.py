@@ -136,10 +136,12 @@ def test_info_takes_clouds(maskless):
 
 
 def test_q_keeps_the_no_cloud_mask_warning_and_qq_hides_it(maskless):
-    for flags, shown in ((["-q"], True), (["-qq"], False), ([], True)):
-        result = CliRunner().invoke(cli, [*flags, "info", "--json", "--clouds", "product", str(maskless[0])])
+    command = ["info", "--json", "--clouds", "product", str(maskless[0])]
+    for args, shown in ((["-q", *command], True), (["-qq", *command], False), (command, True),
+                        ([*command, "-qq"], False), ([*command, "-q"], True)):  # before the command or after
+        result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
-        assert ("WARNING" in result.stderr and "no cloud mask" in result.stderr) is shown, (flags, result.stderr)
+        assert ("WARNING" in result.stderr and "no cloud mask" in result.stderr) is shown, (args, result.stderr)
 
 
 def test_s2cloudless_refuses_what_it_cannot_read(l2a_new, l1c_old, tmp_path, monkeypatch):

@@ -52,7 +52,7 @@ def test_band_names_come_from_the_descriptions(rgb):
 def test_a_mapping_names_undescribed_bands(tmp_path):
     data = RNG.integers(1, 4000, (4, 20, 20)).astype(np.uint16)
     path = write_tif(tmp_path / "plain.tif", data)
-    with pytest.raises(ProductError, match=r"do not name Sentinel-2 bands; pass bands=\{'B04': 1"):
+    with pytest.raises(ProductError, match=r"do not name Sentinel-2 bands; name them: --bands B04=1,B03=2,B02=3 on the command line \(info, classify\), bands=\{'B04': 1"):
         open_product(path)
     with open_product(path, bands={"B08": 4, "b04": 1}) as p:
         assert p.bands_available == ("B04", "B08")
@@ -85,6 +85,16 @@ def test_a_geotiff_without_crs_is_refused(tmp_path):
     path = write_tif(tmp_path / "nocrs.tif", RNG.integers(1, 9, (1, 5, 5)).astype(np.uint16), ["B04"], crs=None)
     with pytest.raises(ProductError, match="no coordinate reference system"):
         open_product(path)
+
+
+def test_a_picture_without_georeferencing_is_refused_without_rasterio_warnings(tmp_path, recwarn):
+    path = tmp_path / "photo.png"
+    with rasterio.open(path, "w", driver="PNG", width=8, height=8, count=3, dtype="uint8") as dst:
+        dst.write(np.zeros((3, 8, 8), np.uint8))
+    recwarn.clear()
+    with pytest.raises(ProductError, match=r"photo\.png: has no coordinate reference system"):
+        open_product(path)
+    assert not [w for w in recwarn if "Georeferenced" in type(w.message).__name__], [str(w.message) for w in recwarn]
 
 
 def test_duplicate_descriptions_are_refused(tmp_path):

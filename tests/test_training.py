@@ -107,6 +107,9 @@ def test_cli_errors_are_one_line(tmp_path):
     assert r.exit_code == 2
     r = runner.invoke(cli, ["train", str(empty), "--distill", "0.5", "-o", str(tmp_path / "o")])
     assert r.exit_code == 2 and "--teacher" in r.output and not (tmp_path / "o").exists()
+    # refused before the data is read (the empty folder would say "no images found")
+    r = runner.invoke(cli, ["train", str(empty), "--arch", "resnet18_fine", "--pretrained", "imagenet", "-o", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "resnet18_fine has no ImageNet weights" in r.output and not (tmp_path / "o").exists()
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"nope")
     r = runner.invoke(cli, ["evaluate", str(bad), str(empty)])

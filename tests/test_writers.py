@@ -616,6 +616,16 @@ def test_quicklook_draws_the_scene_beside_the_map(tmp_path):
     assert cols(red).max() < cols(blue).min() and cols(blue).max() < cols(forest).min()  # scene left, then the map
 
 
+def test_quicklook_legend_is_never_cut_off(tmp_path):
+    """A label as long as a series' "Flicker: changed 2 times, back to an earlier class" widens the
+    legend instead of running off the image: the right margin stays white."""
+    long = LandCoverClass(7, "Flicker", "Flicker: changed 2 times, back to an earlier class and more", (200, 40, 150))
+    data = np.full((100, 150), long.code, np.uint8)
+    image = imread(writers.write_quicklook(tmp_path / "q.png", data, (long,), "series"))
+    ink = (image[..., :3] < 0.5).all(axis=-1)  # dark text
+    assert ink[:, : image.shape[1] // 2].any() and not ink[:, -8:].any()
+
+
 def test_true_colour_preview_stretches_each_band_and_whitens_no_data():
     rgb = np.stack([np.linspace(1000, 2000, 100), np.linspace(0, 500, 100), np.full(100, 700.0)]).reshape(3, 10, 10)
     rgb[:, 0, 0] = np.nan

@@ -42,8 +42,7 @@ def change(maps, out_dir, align, allow_model_mismatch, overwrite, as_json):
     resolved = [Path(m).resolve() for m in maps]
     repeated = sorted({str(m) for m, r in zip(maps, resolved) if resolved.count(r) > 1})
     if repeated:
-        raise click.BadParameter(f"{', '.join(repeated)} given more than once; give each date once",
-                                 param_hint="MAPS")
+        raise click.UsageError(f"{', '.join(repeated)} given more than once; give each date once")
     progress = progress_enabled()
     if len(maps) == 2:
         result = lib.compare(maps[0], maps[1], align=align, allow_model_mismatch=allow_model_mismatch)

@@ -22,7 +22,7 @@ def _parse_bands(ctx, param, value):
 
 
 @click.command(short_help="Classify a Sentinel-2 product into a land-cover map.")
-@click.argument("product", type=click.Path())
+@click.argument("product", type=click.Path(exists=True))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (created if needed).")
 @click.option("--model", default=None, type=click.Path(dir_okay=False), help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))

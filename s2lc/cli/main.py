@@ -13,7 +13,7 @@ import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import click
 
@@ -45,11 +45,19 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS or importlib.util.find_spec(f"s2lc.cli.{cmd_name}") is None:
             return None
         module = importlib.import_module(f"s2lc.cli.{cmd_name}")
-        return getattr(module, cmd_name)
+        return _with_verbosity_options(getattr(module, cmd_name))
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:  # the group's own options, an unknown command
+            raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a command's arguments and options
+            raise _one_line(exc) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except S2lcError as exc:
@@ -113,6 +121,42 @@ def output_folder(path: str) -> Iterator[Path]:
         raise
 
 
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    """``exc`` as one ``Error:`` line that says where help is, instead of click's usage block."""
+    where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+    one = click.UsageError(f"{exc.format_message()}{where}")
+    one.exit_code = exc.exit_code
+    return one
+
+
+def _with_verbosity_options(command: click.Command) -> click.Command:
+    """``command`` taking -v and -q after its name too (``s2lc classify … -q``), as before it."""
+    if not any(p.name == "verbose" for p in command.params):
+        command.params += [
+            click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_more_or_fewer(+1),
+                         help="As s2lc -v: more messages, tracebacks."),
+            click.Option(["-q", "--quiet"], count=True, expose_value=False, callback=_more_or_fewer(-1),
+                         help="As s2lc -q: no progress bars; -qq: no warnings."),
+        ]
+    return command
+
+
+def _more_or_fewer(sign: int) -> Callable[[click.Context, click.Parameter, int], None]:
+    def callback(ctx: click.Context, param: click.Parameter, count: int) -> None:
+        if count:
+            _set_verbosity(ctx.find_root(), _verbosity(ctx) + sign * count)
+
+    return callback
+
+
+def _set_verbosity(ctx: click.Context, verbosity: int) -> None:
+    """Log at the level ``verbosity`` asks for, on stderr, and remember it for progress bars and tracebacks."""
+    logging.basicConfig(level=_log_level(verbosity), stream=sys.stderr, format="%(levelname)s: %(message)s", force=True)
+    logging.captureWarnings(True)
+    ctx.ensure_object(dict)
+    ctx.obj["verbosity"] = verbosity
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="s2lc")
 @click.option("-v", "--verbose", count=True, help="More messages; -v also shows tracebacks.")
@@ -123,11 +167,4 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
 
     Messages and progress go to stderr; data (--json) goes to stdout.
     """
-    verbosity = verbose - quiet
-    level = _log_level(verbosity)
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s: %(message)s", force=True
-    )
-    logging.captureWarnings(True)
-    ctx.ensure_object(dict)
-    ctx.obj["verbosity"] = verbosity
+    _set_verbosity(ctx, verbose - quiet)

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from s2lc.cli.main import progress_enabled
+from s2lc.cli.main import output_folder, progress_enabled
 
 
 @click.command(short_help="Train a land-cover patch classifier.")
@@ -67,7 +67,8 @@ def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cut
     )
     args = [a for a in sys.argv[sys.argv.index("train") + 1 :] if a != "--resume"] if "train" in sys.argv else []
     command = "s2lc train " + " ".join(shlex.quote(a) for a in args) if args else None
-    metrics = run_training(data, out, config, resume=resume, progress=progress_enabled(), command=command)
+    with output_folder(out):  # a run refused before it wrote anything leaves no empty folder behind
+        metrics = run_training(data, out, config, resume=resume, progress=progress_enabled(), command=command)
     if as_json:
         click.echo(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
     else:
