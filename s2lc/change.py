@@ -1280,7 +1280,8 @@ class SeriesResult:
                                polygon_sld(classes, "trajectory", "trajectory_code"))
             first_label, last_label = _date_or_name(self.maps[0]), _date_or_name(self.maps[-1])
             writers.write_quicklook(stage(paths["trajectory_quicklook"]), self.trajectory.codes, classes,
-                                    f"Changes {first_label} → {last_label} ({len(self.maps)} dates)", nodata=NODATA)
+                                    f"Changes {first_label} → {last_label} ({len(self.maps)} dates)", nodata=NODATA,
+                                    nodata_label="Land cover at fewer than two dates")
             summary = self.summary()
             summary["outputs"] = {k: p.name for k, p in paths.items()}
             writers.write_json(stage(paths["summary"]), summary)

@@ -872,6 +872,7 @@ def write_quicklook(
     *,
     nodata: int = 0,
     true_colour: np.ndarray | None = None,
+    nodata_label: str = "No data",
 ) -> Path:
     """A PNG of a class map with a legend of the classes it holds, and the scene beside it.
 
@@ -890,6 +891,7 @@ def write_quicklook(
         overwrite: replace an existing file.
         true_colour: (h', w', 3) uint8 red, green, blue of the same extent, at any size (see
             :func:`true_colour_preview`); drawn at the map's size.
+        nodata_label: the legend's name for the hatched ``nodata`` pixels.
 
     Returns:
         ``path``.
@@ -916,7 +918,7 @@ def write_quicklook(
     handles = [Patch(facecolor=np.array(c.color) / 255, edgecolor="0.4", label=c.label)
                for c in sorted(classes, key=lambda c: c.code) if counts[c.code]]
     if counts[nodata]:
-        handles.append(Patch(facecolor="white", edgecolor="0.6", hatch=_NODATA_HATCH, label="No data"))
+        handles.append(Patch(facecolor="white", edgecolor="0.6", hatch=_NODATA_HATCH, label=nodata_label))
     dpi, pad, title_h = 100, 0.15, 0.45
     legend_w = max(2.8, _legend_width(handles, dpi) + pad)  # long labels (a series' trajectories) widen it
     img_h, img_w = rgba.shape[0] / dpi, rgba.shape[1] / dpi

@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from test_change import A, C, F, HA, N, ORIGIN, P, PIXEL, R, T1, T2, T3, files, from_origin, product_id, write_map
 
-from s2lc import change
+from s2lc import change, writers
 from s2lc.errors import MapError, OutputError
 from s2lc.legend import default_legend
 
@@ -105,11 +105,19 @@ def test_trajectory_polygons_carry_the_history(series_files):
     assert set(gdf.first_class) == {"Forest", "Pasture"} and set(gdf.last_class) == {"Forest", "Pasture", "Residential"}
 
 
-def test_save_writes_pairs_first_to_last_and_trajectory(series_files, tmp_path):
+def test_save_writes_pairs_first_to_last_and_trajectory(series_files, tmp_path, monkeypatch):
     out = tmp_path / "out"
     out.mkdir()
     result = change.time_series(series_files)
+    labels, write_quicklook = [], writers.write_quicklook
+
+    def spy(*args, **kwargs):  # the real writer, noting the no-data label each figure gets
+        labels.append(kwargs.get("nodata_label", "No data"))
+        return write_quicklook(*args, **kwargs)
+
+    monkeypatch.setattr(writers, "write_quicklook", spy)
     paths = result.save(out)
+    assert labels == ["Land cover at fewer than two dates"]  # the pairs' figures are drawn by their own code
     names = files(out)
     for prefix in ("change_20200406_20210411", "change_20210411_20220406", "change_20200406_20220406"):
         assert {f"{prefix}.tif", f"{prefix}.gpkg", f"{prefix}_matrix_ha.csv", f"{prefix}.json"} <= set(names)

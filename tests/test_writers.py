@@ -624,6 +624,10 @@ def test_quicklook_legend_is_never_cut_off(tmp_path):
     image = imread(writers.write_quicklook(tmp_path / "q.png", data, (long,), "series"))
     ink = (image[..., :3] < 0.5).all(axis=-1)  # dark text
     assert ink[:, : image.shape[1] // 2].any() and not ink[:, -8:].any()
+    data[:50] = 0
+    default, named = (imread(writers.write_quicklook(tmp_path / f"{i}.png", data, (long,), "series", **kw))
+                      for i, kw in enumerate(({}, {"nodata_label": "Land cover at fewer than two dates"})))
+    assert default.shape != named.shape or not np.array_equal(default, named)  # the legend names no data as asked
 
 
 def test_true_colour_preview_stretches_each_band_and_whitens_no_data():
