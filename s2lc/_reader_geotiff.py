@@ -82,6 +82,8 @@ def open_geotiff(path: Path, bands: Mapping[str, int] | None, pool: DatasetPool)
     if dataset.crs is None:
         raise ProductError(f"{name}: has no coordinate reference system; export it with one (e.g. its UTM zone)")
     t = dataset.transform
+    if t.is_identity:  # rasterio's default when the file has none
+        raise ProductError(f"{name}: has no geotransform (where its pixels are); export it georeferenced")
     if t.b or t.d or t.a <= 0 or t.e >= 0:
         raise ProductError(f"{name}: its grid is rotated or not north-up (transform {tuple(t)[:6]}); warp it to a north-up grid first")
     if bands is not None:

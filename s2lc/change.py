@@ -301,7 +301,7 @@ def settings_difference(before: DatedMap, after: DatedMap) -> list[str]:
     out = [f"{name} {_setting_text(pb[key])} and {_setting_text(pa[key])}" for key, name in _CHANGING_SETTINGS
            if key in pb and key in pa and pb[key] != pa[key]]
     lb, la = before.tags.get("S2LC_PRODUCT_LEVEL"), after.tags.get("S2LC_PRODUCT_LEVEL")
-    if lb and la and lb != la:
+    if {lb, la} == {"L1C", "L2A"}:  # a GeoTIFF's level is unknown, not different
         out.append(f"product level {lb} and {la}")
     return out
 
@@ -311,8 +311,12 @@ def _setting_text(value: Any) -> str:
 
 
 def same_acquisition(before: DatedMap, after: DatedMap) -> bool:
-    """Whether both maps come from one product or one sensing time: their difference is not land change."""
-    if before.product_id and before.product_id == after.product_id:
+    """Whether both maps come from one product or one sensing time: their difference is not land change.
+
+    Product ids count for Sentinel-2 products only: a GeoTIFF's id is its file name, which two
+    exports of different years can share."""
+    products = all(m.tags.get("S2LC_PRODUCT_LEVEL") in ("L1C", "L2A") for m in (before, after))
+    if products and before.product_id and before.product_id == after.product_id:
         return True
     tb, ta = before.sensing_time, after.sensing_time
     return tb is not None and tb == ta

@@ -617,8 +617,9 @@ class ClassMap:
 
     def __repr__(self) -> str:
         h, w = self.data.shape
-        crs = self.crs.to_string() if self.crs else "no CRS"
-        return f"<ClassMap {self.tags.get('S2LC_KIND', '')} {w}x{h} {crs} {len(self.classes)} classes>"
+        crs = CRS.from_user_input(self.crs).to_string() if self.crs else "no CRS"
+        kind = self.tags.get("S2LC_KIND")
+        return f"<ClassMap {kind + ' ' if kind else ''}{w}x{h} {crs} {len(self.classes)} classes>"
 
     @property
     def kind(self) -> str:
@@ -850,16 +851,14 @@ def true_colour_preview(rgb: np.ndarray, low: float = 2.0, high: float = 98.0) -
     return out
 
 
-def _legend_width(handles: list, dpi: int) -> float:
-    """Inches the quicklook's legend of ``handles`` takes, measured on a scratch figure."""
+def _inches_wide(dpi: int, draw: Callable[[Any], Any]) -> float:
+    """Inches wide that what ``draw(figure)`` returns (a legend, a text) is, measured on a scratch figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    if not handles:
-        return 0.0
     probe = Figure(dpi=dpi)
-    legend = probe.legend(handles=handles, frameon=False, fontsize=9)
-    return legend.get_window_extent(FigureCanvasAgg(probe).get_renderer()).width / dpi
+    artist = draw(probe)
+    return artist.get_window_extent(FigureCanvasAgg(probe).get_renderer()).width / dpi
 
 
 def write_quicklook(
@@ -920,11 +919,14 @@ def write_quicklook(
     if counts[nodata]:
         handles.append(Patch(facecolor="white", edgecolor="0.6", hatch=_NODATA_HATCH, label=nodata_label))
     dpi, pad, title_h = 100, 0.15, 0.45
-    legend_w = max(2.8, _legend_width(handles, dpi) + pad)  # long labels (a series' trajectories) widen it
+    legend_w = 2.8  # long labels (a series' trajectories) widen it, a long title the figure
+    if handles:
+        legend_w = max(legend_w, _inches_wide(dpi, lambda f: f.legend(handles=handles, frameon=False, fontsize=9)) + pad)
+    title_w = _inches_wide(dpi, lambda f: f.text(0, 0, title, fontsize=12)) + 2 * pad
     img_h, img_w = rgba.shape[0] / dpi, rgba.shape[1] / dpi
     scene_w = 0.0 if true_colour is None else img_w + pad  # the scene's panel, left of the map
     body_h = max(img_h, 0.22 * len(handles) + 0.3)
-    fig_w, fig_h = scene_w + img_w + legend_w + 3 * pad, body_h + title_h + 2 * pad
+    fig_w, fig_h = max(scene_w + img_w + legend_w + 3 * pad, title_w), body_h + title_h + 2 * pad
     fig = Figure(figsize=(fig_w, fig_h), dpi=dpi, facecolor="white")
     if true_colour is not None:
         scene = fig.add_axes((pad / fig_w, (pad + body_h - img_h) / fig_h, img_w / fig_w, img_h / fig_h))

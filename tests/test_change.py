@@ -501,6 +501,27 @@ def test_maps_of_one_acquisition_are_compared_with_a_warning(tmp_path, caplog):
     assert result.checks()["acquisition"] == "same"
 
 
+def _dated(when: str, **tag_changes) -> change.DatedMap:
+    return change.DatedMap(writers.ClassMap(BEFORE, TRANSFORM, CRS_UTM, CLASSES, {**tags(when), **tag_changes}))
+
+
+def test_one_acquisition_is_one_product_id_or_one_sensing_time():
+    same_id = {"S2LC_PRODUCT_ID": product_id(T1)}
+    assert change.same_acquisition(_dated(T1), _dated(T2, **same_id))  # the same product, another time tag
+    assert change.same_acquisition(_dated(T1), _dated(T1, S2LC_PRODUCT_ID="another"))
+    assert not change.same_acquisition(_dated(T1), _dated(T2))
+    # a GeoTIFF's id is its file name: two exports of different years called export.tif are two dates
+    export = {"S2LC_PRODUCT_LEVEL": "GeoTIFF", "S2LC_PRODUCT_ID": "export", "S2LC_SENSING_TIME": ""}
+    assert not change.same_acquisition(_dated(T1, **export), _dated(T2, **export))
+
+
+def test_a_geotiff_map_is_not_classified_differently_from_a_product_map():
+    geotiff = _dated(T2, S2LC_PRODUCT_LEVEL="GeoTIFF")
+    assert change.settings_difference(_dated(T1), geotiff) == []  # its level is unknown, not different
+    assert change.settings_difference(_dated(T1), _dated(T2, S2LC_PRODUCT_LEVEL="L1C")) == ["product level L2A and L1C"]
+    assert repr(geotiff).endswith("(2021-04-11) <ClassMap 6x4 EPSG:32633 11 classes>>")  # a CRS given as text
+
+
 def test_files_that_are_not_s2lc_classifications_are_refused(tmp_path, pair):
     plain = tmp_path / "plain.tif"
     with rasterio.open(plain, "w", driver="GTiff", width=6, height=4, count=1, dtype="uint8", crs=CRS_UTM,

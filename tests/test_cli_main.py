@@ -22,6 +22,11 @@ def test_python_dash_m_runs_the_cli():
     assert r.returncode == 0 and __version__ in r.stdout
 
 
+def test_bare_s2lc_prints_its_help_not_an_error():
+    r = CliRunner().invoke(cli, [])
+    assert "Usage:" in r.output and "Commands:" in r.output and "Error" not in r.output
+
+
 def test_unknown_command_is_a_usage_error():
     r = CliRunner().invoke(cli, ["frobnicate"])
     assert r.exit_code == 2 and "No such command" in r.output

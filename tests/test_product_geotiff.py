@@ -97,6 +97,15 @@ def test_a_picture_without_georeferencing_is_refused_without_rasterio_warnings(t
     assert not [w for w in recwarn if "Georeferenced" in type(w.message).__name__], [str(w.message) for w in recwarn]
 
 
+def test_a_geotiff_with_a_crs_but_no_geotransform_says_so(tmp_path):
+    path = tmp_path / "nogeo.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=5, height=5, count=1, dtype="uint16", crs="EPSG:32632") as dst:
+        dst.write(np.ones((1, 5, 5), np.uint16))
+        dst.set_band_description(1, "B04")
+    with pytest.raises(ProductError, match=r"nogeo\.tif: has no geotransform"):
+        open_product(path)
+
+
 def test_duplicate_descriptions_are_refused(tmp_path):
     path = write_tif(tmp_path / "dup.tif", RNG.integers(1, 9, (2, 5, 5)).astype(np.uint16), ["B04", "B4 again"])
     with pytest.raises(ProductError, match="both described as B04"):

@@ -624,6 +624,8 @@ def test_quicklook_legend_is_never_cut_off(tmp_path):
     image = imread(writers.write_quicklook(tmp_path / "q.png", data, (long,), "series"))
     ink = (image[..., :3] < 0.5).all(axis=-1)  # dark text
     assert ink[:, : image.shape[1] // 2].any() and not ink[:, -8:].any()
+    small = imread(writers.write_quicklook(tmp_path / "t.png", data[:20, :20], (long,), "S2A_MSIL1C_" + "X" * 80))
+    assert not (small[..., :3] < 0.5).all(axis=-1)[:, -8:].any()  # nor the title
     data[:50] = 0
     default, named = (imread(writers.write_quicklook(tmp_path / f"{i}.png", data, (long,), "series", **kw))
                       for i, kw in enumerate(({}, {"nodata_label": "Land cover at fewer than two dates"})))

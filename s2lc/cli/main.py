@@ -50,12 +50,16 @@ class LazyGroup(click.Group):
     def make_context(self, *args, **kwargs) -> click.Context:
         try:
             return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:  # bare `s2lc`: the help, as it is
+            raise
         except click.UsageError as exc:  # the group's own options, an unknown command
             raise _one_line(exc) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
         except click.UsageError as exc:  # a command's arguments and options
             raise _one_line(exc) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
