@@ -31,7 +31,6 @@ import logging
 import math
 import os
 from dataclasses import dataclass, replace
-from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
@@ -307,7 +306,7 @@ def settings_difference(before: DatedMap, after: DatedMap) -> list[str]:
 
 
 def _setting_text(value: Any) -> str:
-    return {True: "on", False: "off"}.get(value, str(value)) if isinstance(value, bool) else str(value)
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)
 
 
 def same_acquisition(before: DatedMap, after: DatedMap) -> bool:
@@ -643,10 +642,13 @@ class ChangeResult:
     def pixel_area_m2(self) -> float:
         return _pixel_area_m2(self.transform)
 
+    def _ha(self, pixels: Any) -> Any:
+        return _hectares(pixels, self.pixel_area_m2)
+
     @property
     def matrix_ha(self) -> np.ndarray:
         """:attr:`matrix` in hectares, float64."""
-        return _hectares(self.matrix, self.pixel_area_m2)
+        return self._ha(self.matrix)
 
     @property
     def pixels(self) -> dict[str, int]:
@@ -670,7 +672,7 @@ class ChangeResult:
             count = int(self.matrix[self.land.index(a), self.land.index(b)])
             if count:
                 rows.append({"code": code, "from": a.name, "to": b.name, "label": f"{a.label} → {b.label}",
-                             "pixels": count, "area_ha": _hectares(count, self.pixel_area_m2)})
+                             "pixels": count, "area_ha": self._ha(count)})
         return sorted(rows, key=lambda r: (-r["pixels"], r["code"]))
 
     def gains_losses(self) -> dict[str, dict[str, float]]:
@@ -682,13 +684,13 @@ class ChangeResult:
         land = self.matrix[:n, :n]
         stay = np.diag(land)
         gain, loss = land.sum(axis=0) - stay, land.sum(axis=1) - stay
-        ha = partial(_hectares, pixel_area_m2=self.pixel_area_m2)
+        ha = self._ha
         return {c.name: {"gain_ha": float(ha(g)), "loss_ha": float(ha(lo)), "net_ha": float(ha(g - lo))}
                 for c, g, lo in zip(self.land, gain, loss)}
 
     def matrix_dict(self) -> dict[str, Any]:
         """The transition matrix in pixels and hectares with row and column totals, for JSON."""
-        m, ha = self.matrix, partial(_hectares, pixel_area_m2=self.pixel_area_m2)
+        m, ha = self.matrix, self._ha
         return {
             "rows": "before", "columns": "after", "categories": self.categories,
             "pixel_area_m2": self.pixel_area_m2,
@@ -699,7 +701,7 @@ class ChangeResult:
         }
 
     def __repr__(self) -> str:
-        px, ha = self.pixels, partial(_hectares, pixel_area_m2=self.pixel_area_m2)
+        px, ha = self.pixels, self._ha
         return (f"<ChangeResult {_date_or_name(self.before)} → {_date_or_name(self.after)}: "
                 f"{ha(px['changed']):,.2f} ha changed of {ha(px['compared']):,.2f} ha compared>")
 
@@ -720,7 +722,7 @@ class ChangeResult:
             "checks": self.checks(),
             "pixel_area_m2": self.pixel_area_m2,
             "pixels": px,
-            "area_ha": {k: _hectares(v, self.pixel_area_m2) for k, v in px.items()},
+            "area_ha": {k: self._ha(v) for k, v in px.items()},
             "changed_fraction": px["changed"] / px["compared"] if px["compared"] else None,
             "transitions": self.transitions(),
             "gains_losses": self.gains_losses(),
@@ -1124,7 +1126,7 @@ SERIES_FILES = {
 def _pair_totals(p: ChangeResult) -> dict[str, Any]:
     px = p.pixels
     return {"before": p.before.provenance()["sensing_time"], "after": p.after.provenance()["sensing_time"],
-            "changed_ha": _hectares(px["changed"], p.pixel_area_m2), "compared_ha": _hectares(px["compared"], p.pixel_area_m2),
+            "changed_ha": p._ha(px["changed"]), "compared_ha": p._ha(px["compared"]),
             "changed_fraction": px["changed"] / px["compared"] if px["compared"] else None}
 
 
@@ -1196,7 +1198,7 @@ class SeriesResult:
 
     def summary(self) -> dict[str, Any]:
         """Dates, each pair's totals, the first→last change, the trajectory and the flicker."""
-        ha = partial(_hectares, pixel_area_m2=self.overall.pixel_area_m2)
+        ha = self.overall._ha  # every map is on the first one's grid
         traj = self.trajectory
         counts = np.bincount(traj.codes.ravel(), minlength=256)
         pair_changed = sum(p.pixels["changed"] for p in self.pairs)

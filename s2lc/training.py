@@ -37,7 +37,7 @@ from s2lc.datasets import PatchDataset, load_dataset
 from s2lc.errors import DatasetError, ModelError
 from s2lc.evaluation import classification_report
 from s2lc.inference import autocast, predict_proba, resolve_device, resolve_precision
-from s2lc.models import ARCHITECTURES, build_model, load_pretrained, set_backbone_trainable
+from s2lc.models import ARCHITECTURES, build_model, load_pretrained, require_imagenet_weights, set_backbone_trainable
 
 __all__ = ["TrainConfig", "train"]
 
@@ -314,8 +314,8 @@ def train(
             base_contract, _, _ = read_contract(config.pretrained)
         except Exception:
             base_contract = None  # a plain safetensors weights file: handled by load_pretrained
-    if config.pretrained and base_contract is None and ARCHITECTURES[config.arch].weights is None:
-        raise ModelError(f"{config.arch} has no ImageNet weights; train it from scratch or from an s2lc checkpoint")  # before reading the data
+    if config.pretrained and base_contract is None:
+        require_imagenet_weights(config.arch)  # refused before the data is read, not after
     ds = load_dataset(data, progress=progress)
     ds = _subset(ds, config.limit_per_class)
     if config.translate >= min(ds.images.shape[-2:]):

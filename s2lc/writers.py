@@ -122,17 +122,17 @@ _LAYER_STYLES_SQL = """CREATE TABLE layer_styles (
 # Atomic writes
 
 
-def make_folder(path: str | os.PathLike) -> Path:
+def make_folder(path: str | os.PathLike, what_to_do: str = "choose a writable one") -> Path:
     """The output folder ``path``, created with its parents if needed (as ``-o`` is).
 
     Raises:
-        OutputError: it cannot be created.
+        OutputError: it cannot be created; the message ends with ``what_to_do``.
     """
     out = Path(path)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable one") from exc
+        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); {what_to_do}") from exc
     return out
 
 

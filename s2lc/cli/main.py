@@ -106,14 +106,10 @@ def output_folder(path: str) -> Iterator[Path]:
     Raises:
         OutputError: the folder cannot be created.
     """
-    from s2lc.errors import OutputError
+    from s2lc.writers import make_folder
 
-    out = Path(path)
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); choose a writable -o") from exc
+    created = not Path(path).exists()
+    out = make_folder(path, "choose a writable -o")
     try:
         yield out
     except BaseException:

@@ -28,6 +28,7 @@ __all__ = [
     "build_model",
     "fuse_for_inference",
     "load_pretrained",
+    "require_imagenet_weights",
     "set_backbone_trainable",
 ]
 
@@ -192,6 +193,18 @@ def set_backbone_trainable(model: PatchClassifier, trainable: bool) -> None:
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt|safetensors)$")
 
 
+def require_imagenet_weights(arch: str) -> Architecture:
+    """``arch``'s registry entry, refusing an architecture that torchvision has no ImageNet weights for.
+
+    Raises:
+        ModelError: ``arch`` has none (the compact ``resnet18_fine`` members).
+    """
+    spec = ARCHITECTURES[arch]
+    if spec.weights is None:
+        raise ModelError(f"{arch} has no ImageNet weights; train it from scratch or from an s2lc checkpoint")
+    return spec
+
+
 def load_pretrained(model: PatchClassifier, arch: str, source: str, sha256: str | None = None) -> None:
     """Initialise the backbone from ImageNet weights.
 
@@ -211,9 +224,7 @@ def load_pretrained(model: PatchClassifier, arch: str, source: str, sha256: str 
     """
     import torchvision.models as tvm
 
-    spec = ARCHITECTURES[arch]
-    if spec.weights is None:
-        raise ModelError(f"{arch} has no ImageNet weights; train it from scratch or from an s2lc checkpoint")
+    spec = require_imagenet_weights(arch)
     enum_name, member = spec.weights.split(".")
     weights_enum = getattr(getattr(tvm, enum_name), member)
     if source == "imagenet":
