@@ -325,6 +325,9 @@ def test_cli_classify_and_exit_codes(tmp_path, l1c, toy):
     assert r.exit_code == 2
     r = runner.invoke(cli, ["classify", str(tmp_path / "nope.SAFE"), "-o", str(out), "--model", str(toy)])
     assert r.exit_code == 2 and "nope.SAFE' does not exist" in r.output and len(r.output.strip().splitlines()) == 1
+    r = runner.invoke(cli, ["classify", str(l1c), "-o", str(tmp_path / "m"), "--model", str(tmp_path / "none.safetensors")])
+    assert r.exit_code == 2 and "'--model'" in r.output and "none.safetensors' does not exist" in r.output
+    assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "m").exists()
     r = runner.invoke(cli, ["classify", str(l1c), "-o", str(out), "--model", str(toy), "--stride", "48"])
     assert r.exit_code == 2 and r.output.strip() == ("Error: Invalid value for '--stride': '48' is not one of '64', "
                                                       "'32', '16', '8'. (see 'cli classify --help')")  # cli: the runner's name

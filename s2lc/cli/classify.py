@@ -24,7 +24,7 @@ def _parse_bands(ctx, param, value):
 @click.command(short_help="Classify a Sentinel-2 product into a land-cover map.")
 @click.argument("product", type=click.Path(exists=True))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (created if needed).")
-@click.option("--model", default=None, type=click.Path(dir_okay=False), help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
+@click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False), help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
 @click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
               help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
