@@ -1,7 +1,8 @@
 """Validation accuracy of a model when its patches are softer than EuroSAT's.
 
-Real products can be softer at 10 m than EuroSAT's patches: lossy JPEG 2000 re-encoding (the
-T33UUU crop in ``../shared``), resampling, another sensor response. A model that learnt
+Real products can be softer at 10 m than EuroSAT's patches: resampling, lossy re-encoding,
+another sensor response (the T33UUU crop in ``../shared``, though re-encoded lossy, is not:
+``bench/sharpness.py``). A model that learnt
 EuroSAT's fine texture alone can lose most of its accuracy to a blur of one pixel. This blurs
 every validation patch with a Gaussian of each sigma (pixels, edges mirrored; the blur
 ``s2lc train --blur`` trains with) and reports accuracy and where the Forest patches go. It
