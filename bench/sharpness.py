@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from realscene import T33UUU, nir_proxies  # noqa: E402
+from realscene import T33UUU, nir_proxies, whole_patches  # noqa: E402
 
 
 def texture(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,8 +44,9 @@ def summary(patches: np.ndarray) -> dict:
 
 
 def main() -> None:
-    from s2lc.checkpoint import RGB_SCALING, ModelContract
+    from s2lc.checkpoint import read_contract
     from s2lc.datasets import load_dataset
+    from s2lc.models import SHIPPED_MODEL
     from s2lc.product import open_product
     from s2lc.training import blur_patches
 
@@ -61,16 +62,14 @@ def main() -> None:
         patches = ds.images[val[ds.labels[val] == k]]
         eurosat[name] = {"as_they_are": summary(patches), "blurred_1px": summary(blur_patches(patches, 1.0))}
 
-    rgb = ModelContract(arch="", bands=["B04", "B03", "B02"], classes=["x"], scaling=RGB_SCALING, mean=[0.0], std=[1.0])
+    contract = read_contract(SHIPPED_MODEL)[0]  # the scaling to EuroSAT's units that s2lc classify applies
     with open_product(args.product, clouds="none") as product:
         water, forest = nir_proxies(product)
-        scene = rgb.to_dst(np.stack(product.read(rgb.bands)))
-    rows, cols = water.shape
-    patches = scene[:, : rows * 64, : cols * 64].reshape(3, rows, 64, cols, 64).transpose(1, 3, 0, 2, 4)
+        patches = whole_patches(contract.to_dst(np.stack(product.read(contract.bands))))
     crop = {
         "mostly_forest": summary(patches[forest > 0.5]),
         "mostly_water": summary(patches[water > 0.5]),
-        "every_patch": summary(patches.reshape(-1, 3, 64, 64)),
+        "every_patch": summary(patches.reshape(-1, *patches.shape[2:])),
     }
     print(json.dumps({"eurosat_validation": eurosat, "crop": crop, "product": args.product.name}, indent=2))
 

@@ -17,15 +17,19 @@ T33UUU = (Path(__file__).resolve().parents[2] / "shared" / "data" / "s2"
 WATER_CLASSES = ("SeaLake", "River")
 
 
+def whole_patches(a: np.ndarray, size: int = 64) -> np.ndarray:
+    """The whole ``size`` × ``size`` patches of a (..., h, w) array, as (rows, cols, ..., size, size)."""
+    *lead, h, w = a.shape
+    rows, cols = h // size, w // size
+    blocks = a[..., : rows * size, : cols * size].reshape(*lead, rows, size, cols, size)
+    n = len(lead)
+    return blocks.transpose(n, n + 2, *range(n), n + 1, n + 3)
+
+
 def nir_proxies(product) -> tuple[np.ndarray, np.ndarray]:
     """(water, forest) pixel fractions of each whole 64 × 64 patch of an open product."""
     red, nir = product.read(["B04", "B08"])
-    h, w = (red.shape[0] // 64) * 64, (red.shape[1] // 64) * 64
-
-    def frac(mask):
-        return mask[:h, :w].reshape(h // 64, 64, w // 64, 64).mean(axis=(1, 3))
-
-    return frac(nir < 1000), frac((red < 900) & (nir >= 1000))
+    return whole_patches(nir < 1000).mean(axis=(2, 3)), whole_patches((red < 900) & (nir >= 1000)).mean(axis=(2, 3))
 
 
 def patch_labels(res, shape: tuple[int, int]) -> np.ndarray:
