@@ -10,6 +10,7 @@ metadata holds the model's *contract* as JSON and the SHA-256 of its tensors:
   For EuroSAT RGB this is L1C DN 0–2750 → 1–255 (as the dataset's JPEGs were made), ÷ 255;
 - ``mean``/``std``: normalisation of that 0–1 input (applied inside the network);
 - ``classes`` and ``codes``: class names and their map codes (1..n); ``patch_size``; ``level`` the data was L1C or L2A;
+- ``input_size``: the size the network resizes each patch to, inside the model (absent: none);
 - ``training``, ``metrics``, ``s2lc_version``, ``name``.
 
 Loading recomputes the tensors' hash: a mismatch or a missing field is a :class:`CheckpointError`.
@@ -62,6 +63,7 @@ class ModelContract:
     mean: list[float]
     std: list[float]
     patch_size: int = 64
+    input_size: int | None = None  #: the network resizes patches to this size (None: patch_size as it is)
     level: str = "L1C"
     name: str = ""
     units: str = "Sentinel-2 DN in the pre-04.00 convention (reflectance x 10000, offset removed)"
@@ -196,7 +198,8 @@ def load_checkpoint(path: str | os.PathLike, fuse: bool = False) -> LoadedModel:
             f"{path}: tensor sha256 {actual[:16]}… differs from the recorded {stored_hash[:16]}…; the file is corrupt or was altered"
         )
     try:
-        model = build_model(contract.arch, len(contract.bands), len(contract.classes), contract.mean, contract.std)
+        model = build_model(contract.arch, len(contract.bands), len(contract.classes), contract.mean, contract.std,
+                            contract.input_size)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
     except Exception as exc:
         raise CheckpointError(f"{path}: weights do not fit architecture {contract.arch!r}: {exc}") from exc

@@ -14,6 +14,7 @@ __all__ = [
     "CheckpointError",
     "OutputError",
     "MapError",
+    "DependencyError",
 ]
 
 
@@ -50,3 +51,10 @@ class OutputError(S2lcError, OSError):
 
 class MapError(S2lcError, ValueError):
     """A classification map that cannot be used as asked (not an s2lc map, grids or legends differ)."""
+
+
+class DependencyError(S2lcError, ImportError):
+    """An optional package that a feature needs is not installed; the message names the pip command.
+
+    The command line treats it as a usage error (exit 2): nothing ran, the install is what to change.
+    """

@@ -106,7 +106,7 @@ def predict_proba(
     data = torch.as_tensor(patches)
     out = []
     for start in tqdm(range(0, len(data), batch_size), disable=not progress, desc="predicting", unit="batch"):
-        x = data[start : start + batch_size].to(device).float().div_(divisor)
+        x = data[start : start + batch_size].to(device).float().div(divisor)  # not in place: float input is the caller's
         x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, dtype):
             views = d4_views(x) if tta else [x]

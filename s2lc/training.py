@@ -1,6 +1,6 @@
 """Training a patch classifier on a labelled dataset, resumable, chosen on validation.
 
-Recipe (defaults): SGD with Nesterov momentum and a one-cycle learning rate, label smoothing,
+Recipe (defaults): SGD with Nesterov momentum (or AdamW, for fine-tuning ImageNet weights) and a one-cycle learning rate, label smoothing,
 the 8 flips/rotations and a mild brightness/gain jitter on every patch (random shifts with
 ``translate`` > 0, a Gaussian blur on half of them with ``blur`` > 0, haze on half of them with
 ``haze`` > 0), CutMix on half the batches, and an
@@ -38,10 +38,17 @@ from s2lc.errors import DatasetError, ModelError
 from s2lc.evaluation import classification_report
 from s2lc.inference import autocast, predict_proba, resolve_device, resolve_precision
 from s2lc.models import ARCHITECTURES, build_model, load_pretrained, require_imagenet_weights, set_backbone_trainable
+from s2lc.models.efficientnet import PackagedWeights, packaged_weights_file
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["OPTIMIZERS", "TrainConfig", "train"]
 
 logger = logging.getLogger(__name__)
+
+#: Optimisers by name: SGD with Nesterov momentum (from scratch), AdamW (fine-tuning pretrained weights).
+OPTIMIZERS: dict[str, Callable[[list[dict], float], torch.optim.Optimizer]] = {
+    "sgd": lambda groups, lr: torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True),
+    "adamw": lambda groups, lr: torch.optim.AdamW(groups, lr=lr),
+}
 
 STATE_FILE = "state.pt"
 MODEL_FILE = "model.safetensors"
@@ -74,11 +81,13 @@ class TrainConfig:
     teacher: str | None = None  #: an s2lc checkpoint to distil from (its 8-fold TTA probabilities)
     teacher_sha256: str | None = None  #: sha256 of the teacher file (filled in when not given)
     distill: float = 0.7  #: weight of the teacher's probabilities in the target (the rest: the label)
+    optimizer: str = "sgd"  #: "sgd" (Nesterov momentum) or "adamw"
+    input_size: int | None = None  #: resize patches to this size inside the network (None: as they are)
 
 
 #: Values that reproduce what a run saved before a setting existed did (for --resume).
 _SETTINGS_BEFORE_THEY_EXISTED = {"haze": 0.0, "teacher": None, "teacher_sha256": None, "distill": 0.7, "translate": 0,
-                                "blur": 0.0}
+                                "blur": 0.0, "optimizer": "sgd", "input_size": None}
 
 
 def _airlight_scale(ds: PatchDataset, scaling: dict) -> torch.Tensor:
@@ -307,6 +316,8 @@ def train(
         raise ModelError(f"haze must be in [0, 1) and distill in [0, 1]; got haze {config.haze}, distill {config.distill}")
     if config.arch not in ARCHITECTURES:
         raise ModelError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if config.optimizer not in OPTIMIZERS:
+        raise ModelError(f"unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
 
     base_contract = None
     if config.pretrained and Path(config.pretrained).suffix == ".safetensors":
@@ -316,6 +327,10 @@ def train(
             base_contract = None  # a plain safetensors weights file: handled by load_pretrained
     if config.pretrained and base_contract is None:
         require_imagenet_weights(config.arch)  # refused before the data is read, not after
+        if config.pretrained == "imagenet" and isinstance(ARCHITECTURES[config.arch].weights, PackagedWeights):
+            packaged_weights_file(ARCHITECTURES[config.arch].weights, config.arch)  # installed?
+    if base_contract is not None and config.input_size is None and base_contract.input_size:
+        config = replace(config, input_size=base_contract.input_size)  # a fine-tune keeps the size it starts from
     ds = load_dataset(data, progress=progress)
     ds = _subset(ds, config.limit_per_class)
     if config.translate >= min(ds.images.shape[-2:]):
@@ -340,7 +355,7 @@ def train(
     mean = sample.mean(dim=(0, 2, 3)).tolist()
     std = sample.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
     n_classes = len(ds.classes)
-    model = build_model(config.arch, len(ds.bands), n_classes, mean, std)
+    model = build_model(config.arch, len(ds.bands), n_classes, mean, std, config.input_size)
     if base_contract is not None:
         from s2lc.checkpoint import load_checkpoint
 
@@ -352,13 +367,13 @@ def train(
         state.update({"mean": model.mean, "std": model.std})
         model.load_state_dict(state, strict=False)
     elif config.pretrained:
-        load_pretrained(model, config.arch, config.pretrained, config.pretrained_sha256)
+        load_pretrained(model, config.arch, config.pretrained, config.pretrained_sha256, bands=list(ds.bands))
     model = model.to(device).to(memory_format=torch.channels_last)
 
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
-    opt = torch.optim.SGD(_param_groups(model, config.weight_decay), lr=config.lr, momentum=0.9, nesterov=True)
+    opt = OPTIMIZERS[config.optimizer](_param_groups(model, config.weight_decay), config.lr)
     steps = math.ceil(len(train_x) / config.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=config.epochs * steps, pct_start=0.15, div_factor=20, final_div_factor=200
@@ -390,7 +405,7 @@ def train(
         """The network with the weights of the best epoch so far, in eval mode."""
         from safetensors.torch import load_file
 
-        kept = build_model(config.arch, len(ds.bands), n_classes, mean, std)
+        kept = build_model(config.arch, len(ds.bands), n_classes, mean, std, config.input_size)
         kept.load_state_dict(load_file(str(best_path)))
         return kept.eval()
 
@@ -496,6 +511,7 @@ def train(
         mean=mean,
         std=std,
         patch_size=int(ds.images.shape[-1]),
+        input_size=config.input_size,
         level=level,
         name=name,
         training={

@@ -127,9 +127,13 @@ def test_train_command_offers_every_registered_arch():
 
     arch = next(p for p in train.params if p.name == "arch")
     assert sorted(arch.type.choices) == sorted(ARCHITECTURES)  # the CLI names them without importing torch
+    from s2lc.training import OPTIMIZERS
+
+    optimizer = next(p for p in train.params if p.name == "optimizer")
+    assert sorted(optimizer.type.choices) == sorted(OPTIMIZERS)
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "resnet18_fine", "wide_resnet50_2"])
+@pytest.mark.parametrize("arch", ["resnet18", "resnet18_fine", "wide_resnet50_2", "efficientnet_lite0"])
 def test_fused_inference_model_gives_the_same_outputs(arch):
     torch.manual_seed(0)
     m = build_model(arch, 3, 10, [0.3, 0.4, 0.5], [0.2, 0.2, 0.2])
@@ -140,5 +144,6 @@ def test_fused_inference_model_gives_the_same_outputs(arch):
     with torch.no_grad():
         ref = m(x)
         fused = fuse_for_inference(m)
-        assert not any(isinstance(mod, nn.BatchNorm2d) for mod in fused.modules())
+        assert not any(isinstance(mod, nn.BatchNorm2d) for mod in fused.modules())  # timm's BatchNormAct2d too
+        assert any(isinstance(mod, nn.BatchNorm2d) for mod in m.modules())  # folded on a copy
         torch.testing.assert_close(fused(x), ref, atol=1e-4, rtol=1e-4)

@@ -9,6 +9,7 @@ from s2lc.checkpoint import RGB_SCALING, load_checkpoint
 from s2lc.legend import EUROSAT_CLASSES
 from s2lc.models import SHIPPED_MODEL
 
+FIXTURE = Path(__file__).resolve().parent / "data"  # committed real patches: tests/data/build_fixture.py
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EUROSAT = SHARED / "EuroSAT_RGB.zip"
 T33UUU = SHARED / "s2" / "S2A_MSIL1C_20170216T102101_N0204_R065_T33UUU_20170216T102204.SAFE"
@@ -94,3 +95,70 @@ def test_the_nir_proxies_of_the_real_crop_see_its_lakes_and_forests():
     assert 0.05 < water.mean() < 0.15 and 0.08 < forest.mean() < 0.25  # a chain of lakes; blocks of forest
     assert (water > 0.5).sum() == 17 and (forest > 0.5).sum() == 26
     assert not ((water > 0.5) & (forest > 0.5)).any()
+
+
+# --------------------------------------------------------------------------- committed real data (always run)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_checkpoint(SHIPPED_MODEL, fuse=True)  # as classify, serve and evaluate run it
+
+
+@pytest.fixture(scope="module")
+def jpeg_patches():
+    from s2lc.datasets import load_dataset
+
+    return load_dataset(FIXTURE / "eurosat_rgb")
+
+
+def test_shipped_model_labels_real_eurosat_patches(shipped, jpeg_patches):
+    """40 real EuroSAT JPEGs (4 per class, held out of training) through the shipped model."""
+    from s2lc.inference import predict_proba
+
+    ds = jpeg_patches
+    assert len(ds) == 40 and list(ds.classes) == shipped.contract.classes
+    pred = predict_proba(shipped.model, ds.images, shipped.contract.divisor).argmax(1)
+    assert (pred == ds.labels).mean() >= 0.9
+
+
+def test_real_dn_through_the_contract_reads_as_the_jpegs_do(shipped, jpeg_patches):
+    """The same 40 patches as 16-bit L1C DN (EuroSAT MS), scaled by the model's contract the way
+    classify scales a product: the stored values match the dataset's JPEGs (up to JPEG's own
+    error), and the model says the same of both."""
+    from s2lc.inference import predict_proba
+
+    fx = np.load(FIXTURE / "eurosat_ms_rgb.npz")
+    order = [str(f).replace(".tif", ".jpg") for f in fx["files"]]
+    jpeg = jpeg_patches.images[[jpeg_patches.files.index(k) for k in order]].astype(np.float32)
+    stored = shipped.contract.to_dst(fx["dn"].astype(np.float32))
+    assert np.abs(stored - jpeg).mean() < 3  # in 0-255 units; a wrong scaling is off by tens
+    y = np.array([shipped.contract.classes.index(c) for c in fx["labels"]])
+    pred_dn = predict_proba(shipped.model, stored, shipped.contract.divisor).argmax(1)
+    pred_jpeg = predict_proba(shipped.model, jpeg, shipped.contract.divisor).argmax(1)
+    assert (pred_dn == pred_jpeg).mean() >= 0.9
+    assert (pred_dn == y).mean() >= 0.875
+
+
+def test_shipped_model_maps_a_committed_real_crop(tmp_path):
+    """classify on real Level-1C DN: 3 x 8 patches of T33UUU (lakes, forest, fields) as a GeoTIFF."""
+    from realscene import whole_patches
+
+    from s2lc.classify import classify
+
+    res = classify(FIXTURE / "t33uuu_crop.tif", clouds="none", device="cpu")
+    assert res.class_map.shape == (192, 512) and res.stats["patches"]["classified"] == 24
+    import rasterio
+
+    with rasterio.open(FIXTURE / "t33uuu_crop.tif") as src:
+        red, nir = src.read(3), src.read(4)
+    # the crop's own near infrared, which the RGB model never sees (tests/realscene.py)
+    water = whole_patches(nir < 1000).mean(axis=(2, 3))
+    forest = whole_patches((red < 900) & (nir >= 1000)).mean(axis=(2, 3))
+    assert (water > 0.5).sum() == 6 and (forest > 0.5).sum() == 6
+    names = {c.code: c.name for c in res.legend.classes}
+    label = np.vectorize(names.get)(res.cell_map)
+    said_water, said_forest = np.isin(label, ["SeaLake", "River"]), label == "Forest"
+    assert said_water[water > 0.5].sum() >= 4  # of the 6 lake patches
+    assert said_forest[forest > 0.5].sum() >= 4  # of the 6 forest patches
+    assert not said_water[water < 0.05].any() and not said_forest[forest < 0.2].any()  # nothing invented

