@@ -29,6 +29,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from s2lc import __version__
 from s2lc.errors import ModelError
 from s2lc.legend import Legend
+from s2lc.naming import OUTPUT_SUFFIXES
 from s2lc.sentinel2 import band
 from s2lc.tiling import TileGrid
 from s2lc.writers import count_codes
@@ -39,15 +40,6 @@ if TYPE_CHECKING:
 __all__ = ["Classification", "OUTPUT_SUFFIXES", "classify", "load_model", "output_files", "output_paths"]
 
 logger = logging.getLogger(__name__)
-
-#: Output kind → file-name suffix appended to the product id.
-OUTPUT_SUFFIXES = {
-    "map": "_landcover.tif",
-    "confidence": "_confidence.tif",
-    "polygons": "_landcover.gpkg",
-    "quicklook": "_quicklook.png",
-    "summary": "_landcover.json",
-}
 
 
 def load_model(model: str | os.PathLike | None = None):

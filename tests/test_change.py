@@ -156,7 +156,7 @@ def test_change_codes_of_the_hand_maps():
 def test_compare_arrays_works_in_strips(monkeypatch):
     big_before, big_after = np.tile(BEFORE, (300, 2)), np.tile(AFTER, (300, 2))  # 1200 rows: three strips
     codes, matrix = change.compare_arrays(big_before, big_after, CLASSES)
-    monkeypatch.setattr(change, "_CHUNK_ROWS", 10_000)
+    monkeypatch.setattr(change.core, "_CHUNK_ROWS", 10_000)
     codes_one, matrix_one = change.compare_arrays(big_before, big_after, CLASSES)
     assert np.array_equal(codes, codes_one) and np.array_equal(matrix, matrix_one)
     assert np.array_equal(matrix, expected_matrix() * 600)
@@ -357,7 +357,7 @@ def test_a_failing_write_removes_what_the_save_wrote(pair, tmp_path, monkeypatch
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(change, "_write_figure", broken)
+    monkeypatch.setattr(change.outputs, "_write_figure", broken)
     with pytest.raises(OSError, match="disk full"):
         change.compare(*pair).save(tmp_path)
     assert files(tmp_path) == ["maps"]
@@ -372,7 +372,7 @@ def test_a_failing_overwrite_keeps_the_previous_outputs(pair, tmp_path, monkeypa
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(change, "_write_figure", broken)  # after the map, matrices and polygons
+    monkeypatch.setattr(change.outputs, "_write_figure", broken)  # after the map, matrices and polygons
     with pytest.raises(OSError, match="disk full"):
         change.compare(*pair).save(out, overwrite=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

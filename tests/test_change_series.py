@@ -65,7 +65,7 @@ def test_trajectory_counts_changes_skipping_cloud_and_flags_flicker(series_files
 def test_trajectory_in_strips_matches_one_pass(monkeypatch):
     stack = np.stack([np.tile(d, (3, 1)) for d in (DATE1, DATE2, DATE3)])
     whole = change.trajectory_arrays(stack, CLASSES)
-    monkeypatch.setattr(change, "_CHUNK_ROWS", 1)
+    monkeypatch.setattr(change.core, "_CHUNK_ROWS", 1)
     strips = change.trajectory_arrays(stack, CLASSES)
     assert np.array_equal(whole.codes, strips.codes) and np.array_equal(whole.flicker, strips.flicker)
     assert whole.codes[2:4].ravel().tolist() == CODES

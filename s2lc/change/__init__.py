@@ -1,0 +1,59 @@
+"""What changed between land-cover maps of one place: two dates, or a time series.
+
+The inputs are classification maps written by ``s2lc classify`` (``<id>_landcover.tif``, with
+the ``<id>_confidence.tif`` beside it when there is one). Before anything is compared,
+:func:`check_comparable` refuses maps that would show something other than land change: other
+legends, other models (their difference mixes algorithm change with land change), other grids
+(unless ``align``), maps that do not overlap.
+
+The modules, by what they touch:
+
+* :mod:`s2lc.change.core` — pure numpy, no files: the change and trajectory codes (described
+  there), :func:`transition_code`, :func:`compare_arrays`, :func:`trajectory_arrays`,
+  :func:`trajectory_histories`.
+* :mod:`s2lc.change.maps` — reads maps (:func:`load_map`), checks them
+  (:func:`check_comparable`) and puts them on one grid (:func:`align_to`).
+* :mod:`s2lc.change.results` — :func:`compare` and :func:`time_series`, and the
+  :class:`ChangeResult` and :class:`SeriesResult` they return; nothing is written until ``save``.
+* :mod:`s2lc.change.outputs` — what ``save`` writes, through :mod:`s2lc.writers`: rasters,
+  matrices, polygons, figures and summaries.
+
+Output file names are :mod:`s2lc.naming`'s.
+"""
+
+from s2lc.change import core, maps, results
+from s2lc.change.core import (
+    CLOUD_NAME,
+    FIRST_TRANSITION,
+    FLICKER,
+    MAX_CLASSES,
+    MAX_DATES,
+    NODATA,
+    NOT_COMPARED,
+    UNCHANGED,
+    Trajectory,
+    compare_arrays,
+    trajectory_arrays,
+    trajectory_code,
+    trajectory_histories,
+    transition_classes,
+    transition_code,
+)
+from s2lc.change.maps import (
+    DatedMap,
+    align_to,
+    check_comparable,
+    load_map,
+    order_by_time,
+    same_acquisition,
+    settings_difference,
+)
+from s2lc.change.outputs import trajectory_classes
+from s2lc.change.results import ChangeResult, SeriesResult, compare, time_series
+from s2lc.naming import PAIR_SUFFIXES, SERIES_FILES
+
+# Every module's public names, and the file names and trajectory legend of the outputs.
+__all__ = ["PAIR_SUFFIXES", "SERIES_FILES", "trajectory_classes"]
+__all__ += core.__all__
+__all__ += maps.__all__
+__all__ += results.__all__
