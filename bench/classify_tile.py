@@ -29,30 +29,26 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the synthetic-product helpers
+from s2lc import testing
 
 
 def make_tile(root: Path, size: int, seed: int = 0) -> Path:
     """A synthetic L1C product (baseline 04.00) with only the RGB bands, land-cover-like texture."""
-    import synthetic as syn
-
-    name = syn.product_name("L1C", "04.00")
+    name = testing.product_name("L1C", "04.00")
     safe = root / f"{name}.SAFE"
     if (safe / "MTD_MSIL1C.xml").exists():
         return safe
     rng = np.random.default_rng(seed)
     cells = -(-size // 64)
     # land cover in 640 m blocks with some smoothness, 5 ground classes
-    labels = rng.integers(0, len(syn.CLASSES), (cells // 4 + 1, cells // 4 + 1)).repeat(4, 0).repeat(4, 1)
-    labels = np.where(rng.random((labels.shape)) < 0.3, rng.integers(0, len(syn.CLASSES), labels.shape), labels)
-    granule = "GRANULE/L1C_T33UUU_A016107_20200406T101807"
+    labels = rng.integers(0, len(testing.CLASSES), (cells // 4 + 1, cells // 4 + 1)).repeat(4, 0).repeat(4, 1)
+    labels = np.where(rng.random((labels.shape)) < 0.3, rng.integers(0, len(testing.CLASSES), labels.shape), labels)
     nodata_cols = size // 12
     files = []
     from s2lc.sentinel2 import BAND_IDS
 
     for band_id in ("B02", "B03", "B04"):
-        spectrum = syn.SPECTRA[:, BAND_IDS.index(band_id)]
+        spectrum = testing.SPECTRA[:, BAND_IDS.index(band_id)]
         out = np.empty((size, size), np.uint16)
         for r0 in range(0, size, 1024):  # build row blocks to keep memory low
             r1 = min(size, r0 + 1024)
@@ -61,18 +57,18 @@ def make_tile(root: Path, size: int, seed: int = 0) -> Path:
             block = spectrum[lab] * (0.9 + 0.2 * rng.random((r1 - r0, size))) + 1000  # + offset (04.00)
             out[r0:r1] = np.clip(block, 1, 65535).astype(np.uint16)
         out[:, :nodata_cols] = 0
-        rel = f"{granule}/IMG_DATA/T33UUU_{syn.SENSING}_{band_id}"
+        rel = testing.image_file("L1C", band_id)
         files.append(rel)
         path = safe / f"{rel}.jp2"
         t0 = time.perf_counter()
-        syn.write_jp2(path, out, 10, block=1024)
+        testing.write_jp2(path, out, 10, block=1024)
         print(f"wrote {path.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         del out
     n60 = -(-size // 6)
     cloud = np.zeros((3, n60, n60), np.uint8)
     cloud[0, n60 // 3 : n60 // 3 + n60 // 10, n60 // 2 : n60 // 2 + n60 // 8] = 1  # a cloud block, ~1 % of the tile
-    syn.write_jp2(safe / granule / "QI_DATA" / "MSK_CLASSI_B00.jp2", cloud, 60)
-    (safe / "MTD_MSIL1C.xml").write_text(syn._mtd("L1C", "04.00", name, files, 1.2))
+    testing.write_jp2(safe / testing.granule_folder("L1C") / "QI_DATA" / "MSK_CLASSI_B00.jp2", cloud, 60)
+    (safe / "MTD_MSIL1C.xml").write_text(testing.metadata_xml("L1C", "04.00", name, files, 1.2))
     return safe
 
 

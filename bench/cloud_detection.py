@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests"))  # the synthetic-product helpers
+from s2lc import testing
 
 
 def cloud_block(size: int) -> tuple[slice, slice]:
@@ -35,25 +34,23 @@ def cloud_block(size: int) -> tuple[slice, slice]:
 
 def make_tile(root: Path, size: int, seed: int = 0) -> Path:
     """A synthetic L1C product (baseline 02.09) with the ten s2cloudless bands and no cloud mask."""
-    import synthetic as syn
     from s2lc.clouds import BANDS
     from s2lc.sentinel2 import BAND_IDS, band
 
-    name = syn.product_name("L1C", "02.09")
+    name = testing.product_name("L1C", "02.09")
     safe = root / f"{name}.SAFE"
     if (safe / "MTD_MSIL1C.xml").exists():
         return safe
     rng = np.random.default_rng(seed)
     cells = -(-size // 64)
-    labels = rng.integers(0, len(syn.CLASSES), (cells, cells))
+    labels = rng.integers(0, len(testing.CLASSES), (cells, cells))
     rows, cols = cloud_block(size)
-    granule = "GRANULE/L1C_T33UUU_A016107_20200406T101807"
     files = []
     for band_id in BANDS:
         factor = band(band_id).resolution // 10
         n = size // factor
         index = BAND_IDS.index(band_id)
-        per_cell = syn.SPECTRA[labels, index]  # (cells, cells)
+        per_cell = testing.SPECTRA[labels, index]  # (cells, cells)
         out = np.empty((n, n), np.uint16)
         for r0 in range(0, n, 1024):
             r1 = min(n, r0 + 1024)
@@ -61,15 +58,15 @@ def make_tile(root: Path, size: int, seed: int = 0) -> Path:
             x = (np.arange(n) * factor) // 64
             block = per_cell[np.ix_(y, x)] * (0.95 + 0.1 * rng.random((r1 - r0, n)))
             out[r0:r1] = np.clip(block, 1, 65535).astype(np.uint16)
-        out[rows.start // factor : rows.stop // factor, cols.start // factor : cols.stop // factor] = syn._CLOUD_SPECTRUM[index]
-        rel = f"{granule}/IMG_DATA/T33UUU_{syn.SENSING}_{band_id}"
+        out[rows.start // factor : rows.stop // factor, cols.start // factor : cols.stop // factor] = testing.CLOUD_SPECTRUM[index]
+        rel = testing.image_file("L1C", band_id)
         files.append(rel)
         path = safe / f"{rel}.jp2"
         t0 = time.perf_counter()
-        syn.write_jp2(path, out, 10 * factor, block=1024)
+        testing.write_jp2(path, out, 10 * factor, block=1024)
         print(f"wrote {path.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         del out
-    (safe / "MTD_MSIL1C.xml").write_text(syn._mtd("L1C", "02.09", name, files, 2.0))
+    (safe / "MTD_MSIL1C.xml").write_text(testing.metadata_xml("L1C", "02.09", name, files, 2.0))
     return safe
 
 

@@ -3,7 +3,7 @@
 Water is dark in near infrared (B08 < 1000), forest is dark in red but not in NIR (B04 < 900,
 B08 ≥ 1000); the RGB model sees neither band. For the patches mostly (> 50 %) water or forest,
 this reports the classes the map gives them, and for the patches the map calls water, how many
-hold at least 20 % water (tests/realscene.py).
+hold at least 20 % water (s2lc.testing.nir_proxies).
 
 Usage: python bench/real_scene_proxy.py [--model PATH] [--stride 64] [--product SAFE]
 """
@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from realscene import T33UUU, agreement  # noqa: E402
+from s2lc.testing import T33UUU, agreement
 
 
 def main() -> None:

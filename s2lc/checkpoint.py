@@ -133,13 +133,13 @@ def save_checkpoint(
     """
     from safetensors.torch import save_file
 
-    from s2lc.datasets import file_sha256
+    from s2lc.files import file_sha256
 
     state = {
         k: (v.detach().cpu().to(dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.state_dict().items()
     }
-    from s2lc.writers import atomic_path
+    from s2lc.files import atomic_path
 
     path = Path(path)
     meta = {_META_KEY: json.dumps(asdict(contract)), _HASH_KEY: tensors_sha256(state)}
@@ -188,7 +188,7 @@ def load_checkpoint(path: str | os.PathLike, fuse: bool = False) -> LoadedModel:
         CheckpointError: missing file, not a checkpoint, missing contract field, hash mismatch,
             or weights that do not fit the declared architecture.
     """
-    from s2lc.datasets import file_sha256
+    from s2lc.files import file_sha256
 
     path = Path(path)
     contract, stored_hash, tensors = read_contract(path)

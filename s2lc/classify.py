@@ -165,16 +165,17 @@ class Classification:
             OutputError: outputs exist, or the folder cannot be written.
         """
         from s2lc import writers
+        from s2lc.files import make_folder, staged_outputs
         from s2lc.qgis import polygon_qml, polygon_sld
 
-        out = writers.make_folder(out_dir)
+        out = make_folder(out_dir)
         paths = output_paths(out, self.product_id)
         # the polygons stay in the staged set when skipped: an older run's .gpkg is refused, or
         # removed with overwrite, rather than left beside a map it does not describe
         staged = output_files(paths)
         if not polygons:
             paths.pop("polygons")
-        with writers.staged_outputs(staged, overwrite) as stage:
+        with staged_outputs(staged, overwrite) as stage:
             tags = self.tags()
             writers.write_class_map(stage(paths["map"]), self.class_map, self.transform, self.crs,
                                     self.legend.classes, tags)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from s2lc.errors import ProductError
+from s2lc.errors import ArgumentError, ProductError
 
 __all__ = ["BANDS", "INSTALL_HINT", "RESOLUTION", "THRESHOLD", "available", "detect_clouds", "unavailable"]
 
@@ -64,6 +64,7 @@ def detect_clouds(reflectance: np.ndarray, threshold: float = THRESHOLD) -> np.n
 
     Raises:
         ProductError: s2cloudless is not installed.
+        ArgumentError: ``reflectance`` is not (10, h, w).
     """
     why = unavailable()
     if why:
@@ -73,7 +74,7 @@ def detect_clouds(reflectance: np.ndarray, threshold: float = THRESHOLD) -> np.n
 
     reflectance = np.asarray(reflectance, dtype=np.float32)
     if reflectance.ndim != 3 or reflectance.shape[0] != len(BANDS):
-        raise ValueError(f"reflectance must be ({len(BANDS)}, h, w); got {reflectance.shape}")
+        raise ArgumentError(f"reflectance must be ({len(BANDS)}, h, w); got {reflectance.shape}")
     valid = np.isfinite(reflectance).all(axis=0)
     if not valid.any():
         return np.zeros(valid.shape, bool)

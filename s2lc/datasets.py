@@ -23,10 +23,11 @@ from typing import Iterable
 import numpy as np
 
 from s2lc.errors import DatasetError
+from s2lc.files import file_sha256
 from s2lc.legend import EUROSAT_CLASSES
 from s2lc.sentinel2 import BAND_IDS, EUROSAT_MS_ORDER, EUROSAT_RGB_BANDS
 
-__all__ = ["PatchDataset", "SPLITS", "load_dataset", "split_indices", "file_sha256"]
+__all__ = ["PatchDataset", "SPLITS", "load_dataset", "split_indices"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +68,6 @@ class PatchDataset:
         if not self._splits:
             self._splits = split_indices(self.files, self.labels)
         return self._splits[name]
-
-
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def split_indices(

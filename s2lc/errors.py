@@ -3,10 +3,16 @@
 Every error s2lc raises on purpose derives from :class:`S2lcError`, and also from the builtin
 exception that fits it, so callers can catch either. Messages are one line, name the file at
 fault and say what to change.
+
+A file or its contents that cannot be used raise the class of what it is (a product, a dataset,
+a map …); a value that a function refuses whatever the files hold (an array of the wrong shape
+or dtype, a number out of range, a name not on the list) raises :class:`ArgumentError`.
 """
 
 __all__ = [
     "S2lcError",
+    "ArgumentError",
+    "ArgumentTypeError",
     "ProductError",
     "BandError",
     "DatasetError",
@@ -14,6 +20,7 @@ __all__ = [
     "CheckpointError",
     "OutputError",
     "MapError",
+    "LegendError",
     "DependencyError",
 ]
 
@@ -22,15 +29,28 @@ class S2lcError(Exception):
     """Base class of all s2lc errors."""
 
 
+class _KeyMessage(KeyError):
+    """A KeyError whose message reads as given (KeyError itself would quote it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ArgumentError(S2lcError, ValueError):
+    """A value that a function refuses: an array of the wrong shape, a number out of range, a name
+    that is not one of the allowed ones. The calling code is what to change, not a file."""
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong type or dtype (a float array where a uint8 class map is needed)."""
+
+
 class ProductError(S2lcError, ValueError):
     """A Sentinel-2 product or raster that cannot be read as one (missing, corrupt, malformed)."""
 
 
-class BandError(ProductError, KeyError):
+class BandError(ProductError, _KeyMessage):
     """A band that the product does not have or that does not exist at all."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 class DatasetError(S2lcError, ValueError):
@@ -51,6 +71,10 @@ class OutputError(S2lcError, OSError):
 
 class MapError(S2lcError, ValueError):
     """A classification map that cannot be used as asked (not an s2lc map, grids or legends differ)."""
+
+
+class LegendError(MapError, _KeyMessage):
+    """A class code that the legend does not have."""
 
 
 class DependencyError(S2lcError, ImportError):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from s2lc.errors import LegendError
+
 __all__ = [
     "CLOUD",
     "EUROSAT_CLASSES",
@@ -107,10 +109,15 @@ class Legend:
         return self.classes[:-1]
 
     def by_code(self, code: int) -> LandCoverClass:
+        """The class of ``code``.
+
+        Raises:
+            LegendError: no class of the legend has that code (also a ``KeyError``).
+        """
         for c in self.classes:
             if c.code == code:
                 return c
-        raise KeyError(f"no class with code {code} in the legend")
+        raise LegendError(f"no class with code {code} in the legend")
 
     def names(self) -> dict[int, str]:
         """Code → class name, no-data included as code 0."""

@@ -30,6 +30,8 @@ from collections.abc import Callable
 import numpy as np
 from rasterio.windows import Window
 
+from s2lc.errors import ArgumentError
+
 __all__ = [
     "FILL_ITERATIONS",
     "KEYS_A",
@@ -150,7 +152,7 @@ def fill_invalid(data: np.ndarray, valid: np.ndarray, iterations: int = FILL_ITE
 def _local(index: np.ndarray, offset: int, size: int, axis: str) -> np.ndarray:
     local = index - offset
     if local.size and (local.min() < 0 or local.max() >= size):
-        raise ValueError(f"the coarse data do not cover the {axis} the window needs; read source_window() of it")
+        raise ArgumentError(f"the coarse data do not cover the {axis} the window needs; read source_window() of it")
     return local
 
 
@@ -200,7 +202,7 @@ def upsample_cubic(
         (window.height, window.width) float32; NaN where the coarse pixel is invalid.
 
     Raises:
-        ValueError: ``data`` does not cover what the window needs.
+        ArgumentError: ``data`` does not cover what the window needs.
     """
     values = np.asarray(data, dtype=np.float32)
     if valid is not None:

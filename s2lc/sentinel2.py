@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum
 
+from s2lc.errors import BandError, ProductError
+
 __all__ = [
     "Band",
     "BANDS",
@@ -160,11 +162,11 @@ def baseline_tuple(baseline: str) -> tuple[int, int]:
     """``"04.00"`` -> ``(4, 0)``.
 
     Raises:
-        ValueError: not two dot-separated two-digit numbers.
+        ProductError: not two dot-separated two-digit numbers.
     """
     match = re.fullmatch(r"(\d{2})\.(\d{2})", baseline.strip())
     if match is None:
-        raise ValueError(f"processing baseline {baseline!r} is not of the form NN.NN")
+        raise ProductError(f"processing baseline {baseline!r} is not of the form NN.NN")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -172,9 +174,9 @@ def band(band_id: str) -> Band:
     """The :class:`Band` for an id such as ``"B04"`` or ``"b8a"``.
 
     Raises:
-        KeyError: the id is not one of the 13 MSI bands.
+        BandError: the id is not one of the 13 MSI bands.
     """
     key = band_id.upper()
     if key not in _BY_ID:
-        raise KeyError(f"unknown Sentinel-2 band {band_id!r}; expected one of {', '.join(BAND_IDS)}")
+        raise BandError(f"unknown Sentinel-2 band {band_id!r}; expected one of {', '.join(BAND_IDS)}")
     return _BY_ID[key]

@@ -37,17 +37,18 @@ from typing import Any, Literal
 
 import numpy as np
 
+from s2lc.errors import ArgumentError, DependencyError, S2lcError
+
 try:
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, ConfigDict, Field
     from starlette.concurrency import run_in_threadpool
 except ImportError as exc:  # pragma: no cover - exercised by the CLI test with the extra hidden
-    raise ImportError(f'the s2lc server needs the "serve" extra ({exc}); pip install "s2lc[serve]"') from exc
+    raise DependencyError(f'the s2lc server needs the "serve" extra ({exc}); pip install "s2lc[serve]"') from exc
 
 from s2lc import __version__
 from s2lc.checkpoint import LoadedModel, ModelContract
-from s2lc.errors import S2lcError
 from s2lc.legend import Legend
 from s2lc.sentinel2 import EUROSAT_RGB_BANDS
 from s2lc.tiling import TileGrid
@@ -381,7 +382,7 @@ class Batcher:
         self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = 16, max_wait_s: float = 0.005, max_queue: int = 64
     ):
         if max_batch < 1 or max_wait_s < 0 or max_queue < 1:
-            raise ValueError(f"max_batch and max_queue must be ≥ 1 and max_wait_s ≥ 0, got {max_batch}, {max_queue}, {max_wait_s}")
+            raise ArgumentError(f"max_batch and max_queue must be ≥ 1 and max_wait_s ≥ 0, got {max_batch}, {max_queue}, {max_wait_s}")
         self.predict = predict
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s
@@ -619,13 +620,13 @@ def create_app(
 
     Raises:
         CheckpointError: missing or invalid model file. ModelError: unknown device or precision.
-        ValueError: a non-positive limit.
+        ArgumentError: a non-positive limit.
     """
     from s2lc.classify import load_model
     from s2lc.inference import predict_proba, resolve_device, resolve_precision
 
     if max_upload_mb <= 0 or max_pixels <= 0:
-        raise ValueError(f"max_upload_mb and max_pixels must be positive, got {max_upload_mb} and {max_pixels}")
+        raise ArgumentError(f"max_upload_mb and max_pixels must be positive, got {max_upload_mb} and {max_pixels}")
     max_bytes = int(max_upload_mb * 1_000_000)
     dev = resolve_device(device)
     resolve_precision(precision, dev)  # validates the name before serving

@@ -16,6 +16,8 @@ from typing import Iterator
 
 from rasterio.windows import Window
 
+from s2lc.errors import ArgumentError
+
 __all__ = ["Strip", "TileGrid"]
 
 
@@ -41,7 +43,7 @@ class TileGrid:
     """Patches over a ``height`` × ``width`` pixel grid.
 
     Raises:
-        ValueError: stride not a divisor of the patch size, or non-positive sizes.
+        ArgumentError: stride not a divisor of the patch size, or non-positive sizes.
     """
 
     height: int
@@ -51,9 +53,9 @@ class TileGrid:
 
     def __post_init__(self) -> None:
         if self.height <= 0 or self.width <= 0:
-            raise ValueError(f"grid must be non-empty, got {self.height} x {self.width}")
+            raise ArgumentError(f"grid must be non-empty, got {self.height} x {self.width}")
         if self.stride <= 0 or self.patch % self.stride:
-            raise ValueError(f"stride {self.stride} must divide the patch size {self.patch} (e.g. 64, 32, 16)")
+            raise ArgumentError(f"stride {self.stride} must divide the patch size {self.patch} (e.g. 64, 32, 16)")
 
     def _count(self, size: int) -> int:
         return max(1, math.ceil((size - self.patch) / self.stride) + 1)

@@ -202,7 +202,7 @@ def _subset(ds: PatchDataset, limit: int | None) -> PatchDataset:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    from s2lc.writers import atomic_path
+    from s2lc.files import atomic_path
 
     with atomic_path(path, overwrite=True) as tmp:
         torch.save(obj, tmp)

@@ -3,7 +3,7 @@
 Everything else hands them arrays plus ``(transform, crs)``. Every write is atomic: the file is
 written into a private temporary folder beside its destination, then renamed onto it, so an
 interrupted run leaves nothing half-written, and an existing output is refused unless the caller
-passes ``overwrite=True``.
+passes ``overwrite=True`` (:mod:`s2lc.files`).
 
 What each raster carries (see ``docs/outputs.md``):
 
@@ -24,15 +24,13 @@ import json
 import logging
 import math
 import os
-import shutil
 import sqlite3
-import tempfile
 import warnings
 import xml.etree.ElementTree as ET
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import rasterio
@@ -46,7 +44,10 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.windows import Window
 
 from s2lc import __version__
-from s2lc.errors import MapError, OutputError
+from s2lc.errors import ArgumentError, ArgumentTypeError, MapError, OutputError
+# check_outputs and staged_outputs are documented as writers.* (docs/outputs.md) from before
+# s2lc.files held them: kept importable from here
+from s2lc.files import atomic_path, atomic_paths, check_outputs, staged_outputs
 from s2lc.legend import LandCoverClass, Legend
 from s2lc.qgis import class_qml, confidence_qml
 
@@ -57,11 +58,9 @@ __all__ = [
     "MAP_KINDS",
     "ClassMap",
     "RowSource",
-    "atomic_path",
     "check_outputs",
     "class_qml",
     "count_codes",
-    "make_folder",
     "polygons",
     "quicklook_step",
     "read_class_map",
@@ -119,156 +118,7 @@ _LAYER_STYLES_SQL = """CREATE TABLE layer_styles (
 
 
 # --------------------------------------------------------------------------------------------
-# Atomic writes
-
-
-def make_folder(path: str | os.PathLike, what_to_do: str = "choose a writable one") -> Path:
-    """The output folder ``path``, created with its parents if needed (as ``-o`` is).
-
-    Raises:
-        OutputError: it cannot be created; the message ends with ``what_to_do``.
-    """
-    out = Path(path)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot create the output folder ({exc.strerror}); {what_to_do}") from exc
-    return out
-
-
-def check_outputs(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:
-    """Refuse, before any work, outputs that exist or that cannot be written.
-
-    Args:
-        paths: the files a step is about to write.
-        overwrite: replace existing files instead of refusing them.
-
-    Raises:
-        OutputError: a file exists (and ``overwrite`` is false) or is a folder; a destination
-            folder is missing, not a folder, or not writable.
-    """
-    paths = [Path(p) for p in paths]
-    try:
-        for folder in dict.fromkeys(p.parent for p in paths):
-            if not folder.exists():
-                raise OutputError(f"output folder {folder} does not exist; create it first")
-            if not folder.is_dir():
-                raise OutputError(f"output folder {folder} is not a folder; choose another output folder")
-            _probe_writable(folder)
-        for p in paths:
-            if p.is_dir():
-                raise OutputError(f"{p} is a folder; choose another output name")
-        existing = [str(p) for p in paths if p.exists()]
-    except PermissionError as exc:  # a folder on the way that cannot be searched
-        raise OutputError(f"cannot reach {exc.filename} ({exc.strerror}); choose another output folder") from exc
-    if existing and not overwrite:
-        raise OutputError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
-                          "use --overwrite (overwrite=True in Python) to replace")
-
-
-def _probe_writable(folder: Path) -> None:
-    """Create and remove a file in ``folder``: permission bits do not tell (root ignores them; a
-    read-only mount or /proc has writable-looking bits)."""
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise OutputError(f"output folder {folder} is not writable ({exc.strerror}); choose another output folder") from exc
-
-
-@contextmanager
-def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Iterator[Callable[[Path], Path]]:
-    """Write a set of outputs all or nothing.
-
-    Yields ``stage(path)``, the path to write ``path`` through: the same name (drivers that look
-    at the extension see the right one) in a hidden folder created beside it, so the rename
-    stays on one file system. When the block ends, every staged file is given the usual
-    permissions (:func:`_usual_mode`) and renamed onto its final path, the first of ``paths``
-    last (a reader that finds it finds the others). If the block raises, nothing is renamed:
-    existing files are left as they were, and no new one appears. Anything else written into
-    the hidden folder (a driver's scratch files) is discarded.
-
-    With ``overwrite`` the set is replaced as a whole: a file of ``paths`` that the block did
-    not write (an output left out this time, a sidecar no longer made) is removed, so an older
-    run's file never sits beside the new ones as if it described them.
-
-    Args:
-        paths: every file the set may hold (sidecars included); checked up front, so every
-            existing one is named at once.
-        overwrite: replace existing files instead of refusing them.
-
-    Raises:
-        OutputError: as :func:`check_outputs`; the hidden folder cannot be created.
-    """
-    paths = [Path(p) for p in paths]
-    check_outputs(paths, overwrite)
-    scratch: dict[Path, Path] = {}
-    try:
-        try:
-            for folder in dict.fromkeys(p.parent for p in paths):
-                scratch[folder] = Path(tempfile.mkdtemp(prefix=f".{paths[0].name}.", suffix=".s2lc-tmp", dir=folder))
-        except OSError as exc:
-            raise OutputError(f"cannot write in {folder} ({exc.strerror}); choose another output folder") from exc
-
-        def stage(path: str | os.PathLike) -> Path:
-            path = Path(path)
-            if path not in paths:
-                raise ValueError(f"{path} is not one of the staged outputs")
-            return scratch[path.parent] / path.name
-
-        yield stage
-        for path in paths[1:] + paths[:1]:
-            tmp = stage(path)
-            if tmp.is_file():
-                _usual_mode(tmp)
-                os.replace(tmp, path)
-                logger.debug("wrote %s", path)
-            elif overwrite and path.is_file():
-                path.unlink()
-                logger.debug("removed %s, left over from an earlier run", path)
-    finally:
-        for folder in scratch.values():
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
-    """Yield a temporary path to write ``path`` through; rename it onto ``path`` on success
-    (:func:`staged_outputs` for one file, which must be written).
-
-    Args:
-        path: the final file.
-        overwrite: replace ``path`` if it exists.
-
-    Yields:
-        The path to write to.
-
-    Raises:
-        OutputError: ``path`` exists and ``overwrite`` is false; its folder cannot be written;
-            nothing was written at the temporary path.
-    """
-    with _atomic_group([Path(path)], overwrite) as (tmp,):
-        yield tmp
-
-
-def _usual_mode(path: Path) -> None:
-    """Give a finished file the permissions a plain ``open(path, "w")`` would have (0666 less the
-    umask): some writers (safetensors) create private 0600 files, which colleagues cannot read."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-@contextmanager
-def _atomic_group(paths: Sequence[Path], overwrite: bool) -> Iterator[list[Path]]:
-    """:func:`staged_outputs` for files that must all be written: all are refused, or all
-    written; if one is missing when the block ends, none is renamed."""
-    with staged_outputs(paths, overwrite) as stage:
-        tmps = [stage(p) for p in paths]
-        yield tmps
-        for path, tmp in zip(paths, tmps):
-            if not tmp.is_file():
-                raise OutputError(f"{path} was not written (nothing at {tmp})")
+# Text and JSON
 
 
 def write_text(path: str | os.PathLike, text: str, overwrite: bool = False) -> Path:
@@ -349,20 +199,20 @@ class RowSource(Protocol):
 
 def _check_grid(data: np.ndarray, transform: Affine, crs: Any) -> None:
     if data.ndim != 2:
-        raise ValueError(f"expected a (height, width) array, got shape {data.shape}")
+        raise ArgumentError(f"expected a (height, width) array, got shape {data.shape}")
     if not isinstance(transform, Affine):
-        raise TypeError(f"transform must be an affine.Affine, got {type(transform).__name__}")
+        raise ArgumentTypeError(f"transform must be an affine.Affine, got {type(transform).__name__}")
     if crs is None:
-        raise ValueError("a CRS is required")
+        raise ArgumentError("a CRS is required")
 
 
 def _check_classes(classes: Sequence[LandCoverClass], nodata: int) -> None:
     codes = [c.code for c in classes]
     if len(set(codes)) != len(codes):
-        raise ValueError(f"legend codes are not unique: {codes}")
+        raise ArgumentError(f"legend codes are not unique: {codes}")
     bad = [code for code in codes if not 0 <= code <= 255 or code == nodata]
     if bad:
-        raise ValueError(f"legend codes must be 0–255 and differ from no-data ({nodata}); got {bad}")
+        raise ArgumentError(f"legend codes must be 0–255 and differ from no-data ({nodata}); got {bad}")
 
 
 def count_codes(data: np.ndarray) -> np.ndarray:
@@ -370,10 +220,10 @@ def count_codes(data: np.ndarray) -> np.ndarray:
     casts to int64: on a whole tile at once that copy alone is 960 MB).
 
     Raises:
-        TypeError: ``data`` is not uint8.
+        ArgumentTypeError: ``data`` is not uint8.
     """
     if data.dtype != np.uint8:
-        raise TypeError(f"class maps are uint8, got {data.dtype}")
+        raise ArgumentTypeError(f"class maps are uint8, got {data.dtype}")
     counts = np.zeros(256, np.int64)
     for start in range(0, data.shape[0], _COUNT_ROWS):
         counts += np.bincount(data[start:start + _COUNT_ROWS].ravel(), minlength=256)
@@ -397,7 +247,7 @@ def _string_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     tags = dict(tags or {})
     reserved = sorted(set(tags) & set(RESERVED_TAGS))
     if reserved:
-        raise ValueError(f"tags {reserved} are set by the writer; remove them")
+        raise ArgumentError(f"tags {reserved} are set by the writer; remove them")
     return {k: v if isinstance(v, str) else json.dumps(_jsonable(v)) for k, v in tags.items()}
 
 
@@ -518,16 +368,16 @@ def write_class_map(
         OutputError: an output exists (without ``overwrite``) or cannot be written; nothing is
             written then.
         MapError: ``data`` holds codes that are not in ``classes``.
-        TypeError: ``data`` is not uint8.
-        ValueError: a malformed legend, array, kind or resampling, or a reserved tag.
+        ArgumentTypeError: ``data`` is not uint8, or ``transform`` not an Affine.
+        ArgumentError: a malformed legend, array, kind or resampling, or a reserved tag.
     """
     path = Path(path)
     data = np.asarray(data)
     _check_grid(data, transform, crs)
     if kind not in MAP_KINDS:
-        raise ValueError(f"kind must be one of {sorted(MAP_KINDS)}, got {kind!r}")
+        raise ArgumentError(f"kind must be one of {sorted(MAP_KINDS)}, got {kind!r}")
     if overview_resampling not in CLASS_OVERVIEW_RESAMPLING:
-        raise ValueError(f"class map overviews need nearest or mode resampling, got {overview_resampling.name}")
+        raise ArgumentError(f"class map overviews need nearest or mode resampling, got {overview_resampling.name}")
     _check_classes(classes, nodata)
     tags = _string_tags(tags)
     qml, aux = sidecars(path)
@@ -536,7 +386,7 @@ def write_class_map(
 
     colormap = Legend(tuple(classes)).colormap()
     colormap[nodata] = colormap.pop(0)
-    with _atomic_group([path, aux, qml], overwrite) as (tmp_tif, tmp_aux, tmp_qml):
+    with atomic_paths([path, aux, qml], overwrite) as (tmp_tif, tmp_aux, tmp_qml):
         _write_cog(tmp_tif, data, transform, crs, nodata=nodata,
                    tags={**tags, "S2LC_KIND": kind, "S2LC_VERSION": __version__,
                          "S2LC_LEGEND": _legend_json(classes)},
@@ -573,15 +423,15 @@ def write_confidence(
 
     Raises:
         OutputError: as :func:`write_class_map`.
-        TypeError: ``data`` is not float32.
-        ValueError: values outside [0, 1], a reserved tag.
+        ArgumentTypeError: ``data`` is not float32.
+        ArgumentError: values outside [0, 1], a reserved tag.
     """
     path = Path(path)
     if not isinstance(data, RowSource):
         data = np.asarray(data)
     _check_grid(data, transform, crs)
     if data.dtype != np.float32:
-        raise TypeError(f"confidence is float32, got {data.dtype}")
+        raise ArgumentTypeError(f"confidence is float32, got {data.dtype}")
     low, high = np.inf, -np.inf
     with warnings.catch_warnings():  # an all-NaN map (all cloud) is valid
         warnings.filterwarnings("ignore", "All-NaN", RuntimeWarning)
@@ -589,11 +439,11 @@ def write_confidence(
             block = data[row:row + _BLOCKSIZE]
             low, high = min(low, np.nanmin(block)), max(high, np.nanmax(block))
     if low < 0 or high > 1:
-        raise ValueError(f"confidence must lie in [0, 1] (NaN for no data); got {low}..{high}")
+        raise ArgumentError(f"confidence must lie in [0, 1] (NaN for no data); got {low}..{high}")
     tags = _string_tags(tags)
     qml, aux = sidecars(path)
     check_outputs([path, aux, qml], overwrite)
-    with _atomic_group([path, qml], overwrite) as (tmp_tif, tmp_qml):
+    with atomic_paths([path, qml], overwrite) as (tmp_tif, tmp_qml):
         _write_cog(tmp_tif, data, transform, crs, nodata=float("nan"),
                    tags={**tags, "S2LC_KIND": "confidence", "S2LC_VERSION": __version__},
                    band_tags={}, description="confidence (probability of the class given)", colormap=None,
@@ -712,7 +562,7 @@ def polygons(
 
     Raises:
         MapError: codes missing from the legend; a CRS that is not projected in metres.
-        ValueError: arrays of different shapes.
+        ArgumentError: arrays of different shapes.
     """
     import geopandas as gpd
     import shapely
@@ -728,7 +578,7 @@ def polygons(
     confidence = dict(confidence or {})
     for name, values in confidence.items():
         if np.shape(values) != data.shape:
-            raise ValueError(f"{name} has shape {np.shape(values)}, the map {data.shape}")
+            raise ArgumentError(f"{name} has shape {np.shape(values)}, the map {data.shape}")
 
     shapes = list(rasterio.features.shapes(data, mask=data != nodata, connectivity=4, transform=transform))
     geoms = np.array([shapely.geometry.shape(g) for g, _ in shapes], dtype=object)
@@ -794,14 +644,14 @@ def write_gpkg(
 
     Raises:
         OutputError: as :func:`atomic_path`.
-        ValueError: geometries that are not polygons.
+        ArgumentError: geometries that are not polygons.
     """
     import pyogrio
 
     path = Path(path)
     kinds = set(gdf.geom_type.dropna()) - {"Polygon", "MultiPolygon"}
     if kinds:
-        raise ValueError(f"write_gpkg writes polygon layers; got {sorted(kinds)}")
+        raise ArgumentError(f"write_gpkg writes polygon layers; got {sorted(kinds)}")
     with atomic_path(path, overwrite) as tmp:
         pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG", geometry_type="MultiPolygon",
                                 promote_to_multi=True, dataset_options={"VERSION": _GPKG_VERSION})
@@ -905,7 +755,7 @@ def write_quicklook(
     path = Path(path)
     data = np.asarray(data)
     if data.ndim != 2:
-        raise ValueError(f"expected a (height, width) array, got shape {data.shape}")
+        raise ArgumentError(f"expected a (height, width) array, got shape {data.shape}")
     check_outputs([path], overwrite)
     counts = _code_counts(data, classes, nodata)
     step = quicklook_step(data.shape, max_size)

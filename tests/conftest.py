@@ -1,6 +1,6 @@
 """Shared fixtures: synthetic Sentinel-2 products (written once per session) and the real ones.
 
-``make_synthetic(**kwargs)`` returns the path of :func:`tests.synthetic.make_product` for those
+``make_synthetic(**kwargs)`` returns the path of :func:`s2lc.testing.make_product` for those
 arguments, written once per session; the named fixtures are the common cases. Tests that change
 a product copy it first (:func:`copy_product`).
 """
@@ -12,11 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from synthetic import make_product  # tests/ is on sys.path: pytest puts a conftest's folder there
+
+from s2lc.testing import SHARED_DATA, T33UUU, make_product
 
 #: The real products of ../shared/data/s2 (absent in a fresh clone: those tests skip).
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "s2"
-REAL_L1C = REAL_DATA / "S2A_MSIL1C_20170216T102101_N0204_R065_T33UUU_20170216T102204.SAFE"
+REAL_DATA = SHARED_DATA / "s2"
+REAL_L1C = T33UUU
 REAL_L2A = REAL_DATA / "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"
 #: The swath-edge strip of the named synthetic fixtures, in 10 m columns (not a multiple of 6 on purpose).
 NODATA_COLS = 40

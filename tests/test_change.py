@@ -23,7 +23,7 @@ from matplotlib.image import imread
 
 from s2lc import change, writers
 from s2lc.change import NODATA, NOT_COMPARED, UNCHANGED, transition_code
-from s2lc.errors import MapError, OutputError
+from s2lc.errors import ArgumentError, MapError, OutputError
 from s2lc.legend import LandCoverClass, Legend, default_legend
 
 LEGEND = default_legend()
@@ -136,7 +136,7 @@ def test_transition_codes_are_unique_fixed_and_fit_in_uint8():
     assert codes[18][0].name == "Forest" and codes[18][1].name == "Residential"
     n = change.MAX_CLASSES
     assert transition_code(n - 1, n - 2, n) <= 255
-    with pytest.raises(ValueError):
+    with pytest.raises(ArgumentError):
         transition_code(2, 2, 10)
 
 

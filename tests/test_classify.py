@@ -14,9 +14,9 @@ from s2lc.cli.main import cli
 from s2lc.errors import ModelError, OutputError
 from s2lc.legend import EUROSAT_CLASSES, Legend
 from s2lc.product import open_product
+from s2lc.testing import make_product
 from s2lc.tiling import TileGrid
 
-from synthetic import make_product
 from toymodel import brightness_model
 
 SIZE = 240  # not a multiple of 64: the last row and column of patches are partial

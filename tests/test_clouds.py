@@ -13,9 +13,10 @@ from s2lc.classify import classify
 from s2lc.cli.main import cli
 from s2lc.errors import BandError, ProductError
 from s2lc.product import open_product
+from s2lc.sentinel2 import BAND_IDS
+from s2lc.testing import CLOUD_SPECTRUM, PAINTED_CLOUD, SPECTRA, make_product, make_scene
 
 from conftest import NODATA_COLS, copy_product
-from synthetic import _PAINTED_CLOUD, make_product, make_scene
 from test_product_geotiff import write_tif
 from toymodel import brightness_model
 
@@ -47,7 +48,7 @@ def masked(tmp_path_factory):
 def maskless(masked, tmp_path_factory):
     """The same product without its cloud mask file, and where its clouds are."""
     truth = make_scene(SIZE, 0, 0.2, NODATA_COLS)
-    return without_mask(masked, tmp_path_factory.mktemp("maskless")), np.kron(np.isin(truth.scl20, _PAINTED_CLOUD), np.ones((2, 2), bool))
+    return without_mask(masked, tmp_path_factory.mktemp("maskless")), np.kron(np.isin(truth.scl20, PAINTED_CLOUD), np.ones((2, 2), bool))
 
 
 @needs_s2cloudless
@@ -165,14 +166,12 @@ def test_s2cloudless_refuses_what_it_cannot_read(l2a_new, l1c_old, tmp_path, mon
 def test_the_detected_mask_lines_up_with_a_grid_of_any_shape(tmp_path, monkeypatch):
     """A GeoTIFF of 250 x 370 pixels (not a multiple of the 12-pixel cell) with one cloud
     rectangle: without averaging and dilation, the mask's edges are within a cell of the cloud's."""
-    import synthetic
-
     monkeypatch.setattr(s2lc.clouds, "AVERAGE_OVER", 0)
     monkeypatch.setattr(s2lc.clouds, "DILATION", 0)
-    index = [synthetic.BAND_IDS.index(b) for b in s2lc.clouds.BANDS]
+    index = [BAND_IDS.index(b) for b in s2lc.clouds.BANDS]
     data = np.empty((10, 250, 370), np.uint16)
-    data[:] = synthetic.SPECTRA[2, index][:, None, None]  # crop
-    data[:, 60:150, 200:330] = synthetic._CLOUD_SPECTRUM[index][:, None, None]
+    data[:] = SPECTRA[2, index][:, None, None]  # crop
+    data[:, 60:150, 200:330] = CLOUD_SPECTRUM[index][:, None, None]
     path = tmp_path / "l1c_export.tif"
     write_tif(path, data, descriptions=list(s2lc.clouds.BANDS))
     with open_product(path, clouds="s2cloudless") as p:

@@ -72,7 +72,7 @@ def test_key_mapping_renames_every_tensor_to_timm(lite0_file):
     mapped = timm_keys(state, [len(s) for s in ref.blocks])
     assert sorted(mapped) == sorted(ref.state_dict())  # every name
     assert all(torch.equal(mapped[k], v) for k, v in ref.state_dict().items())
-    with pytest.raises(KeyError, match="beyond"):
+    with pytest.raises(ModelError, match="beyond"):
         timm_keys(state, [1, 2])
 
 

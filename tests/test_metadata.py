@@ -7,7 +7,7 @@ from conftest import REAL_DATA
 
 from s2lc.errors import ProductError
 from s2lc.metadata import parse_mtd
-from synthetic import make_product
+from s2lc.testing import make_product
 
 METADATA = REAL_DATA / "metadata"
 #: file -> (level, baseline, spacecraft, sensing time, tile, offset, cloud cover)

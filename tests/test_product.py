@@ -14,7 +14,7 @@ from s2lc.errors import BandError, ProductError
 from s2lc.product import Grid, Masks, Product, open_product
 from s2lc.resampling import upsample_cubic
 from s2lc.sentinel2 import BAND_IDS, SCL_CLOUD_CLASSES
-from synthetic import CLASSES, make_scene, write_jp2
+from s2lc.testing import CLASSES, make_scene, write_jp2
 
 L2A_BANDS = tuple(b for b in BAND_IDS if b != "B10")
 SIZE = 240

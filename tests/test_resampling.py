@@ -6,6 +6,7 @@ from affine import Affine
 from rasterio.warp import Resampling, reproject
 from rasterio.windows import Window
 
+from s2lc.errors import ArgumentError
 from s2lc.resampling import (
     FILL_ITERATIONS,
     UPSAMPLERS,
@@ -154,7 +155,7 @@ def test_source_window_stays_inside_the_coarse_raster_and_is_small():
 
 def test_upsampling_refuses_data_that_do_not_cover_the_window():
     data = np.ones((5, 5), np.float32)
-    with pytest.raises(ValueError, match="source_window"):
+    with pytest.raises(ArgumentError, match="source_window"):
         upsample_cubic(data, 2, data_window=Window(0, 0, 5, 5), window=Window(8, 8, 4, 4), coarse_shape=(50, 50))
 
 

@@ -8,11 +8,10 @@ import pytest
 from s2lc.checkpoint import RGB_SCALING, load_checkpoint
 from s2lc.legend import EUROSAT_CLASSES
 from s2lc.models import SHIPPED_MODEL
+from s2lc.testing import SHARED_DATA, T33UUU, agreement, nir_proxies
 
 FIXTURE = Path(__file__).resolve().parent / "data"  # committed real patches: tests/data/build_fixture.py
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-EUROSAT = SHARED / "EuroSAT_RGB.zip"
-T33UUU = SHARED / "s2" / "S2A_MSIL1C_20170216T102101_N0204_R065_T33UUU_20170216T102204.SAFE"
+EUROSAT = SHARED_DATA / "EuroSAT_RGB.zip"
 EUROSAT_SHA256 = "cd3b47e232c9e2fa08926f2976357a2ad793bd39f6fae127971d522735359125"
 
 
@@ -64,8 +63,6 @@ def test_shipped_model_keeps_its_accuracy_on_softer_patches():
 @pytest.mark.realdata
 @pytest.mark.skipif(not T33UUU.exists(), reason="../shared/data/s2 not present")
 def test_shipped_model_maps_the_real_l1c_crop():
-    from realscene import agreement
-
     found = agreement(T33UUU)
     labels = found["labels"]
     # Brandenburg in February: fields dominate the crop, and the model says so (measured: 44 %
@@ -85,8 +82,6 @@ def test_shipped_model_maps_the_real_l1c_crop():
 @pytest.mark.skipif(not T33UUU.exists(), reason="../shared/data/s2 not present")
 def test_the_nir_proxies_of_the_real_crop_see_its_lakes_and_forests():
     """The yardstick of bench/real_scene_proxy.py, checked against what the crop shows."""
-    from realscene import nir_proxies
-
     from s2lc.product import open_product
 
     with open_product(T33UUU) as p:
@@ -142,19 +137,15 @@ def test_real_dn_through_the_contract_reads_as_the_jpegs_do(shipped, jpeg_patche
 
 def test_shipped_model_maps_a_committed_real_crop(tmp_path):
     """classify on real Level-1C DN: 3 x 8 patches of T33UUU (lakes, forest, fields) as a GeoTIFF."""
-    from realscene import whole_patches
-
     from s2lc.classify import classify
+    from s2lc.product import open_product
+    from s2lc.testing import nir_proxies
 
-    res = classify(FIXTURE / "t33uuu_crop.tif", clouds="none", device="cpu")
+    with open_product(FIXTURE / "t33uuu_crop.tif", clouds="none") as p:
+        # the crop's own near infrared, which the RGB model never sees
+        water, forest = nir_proxies(p)
+        res = classify(p, device="cpu")
     assert res.class_map.shape == (192, 512) and res.stats["patches"]["classified"] == 24
-    import rasterio
-
-    with rasterio.open(FIXTURE / "t33uuu_crop.tif") as src:
-        red, nir = src.read(3), src.read(4)
-    # the crop's own near infrared, which the RGB model never sees (tests/realscene.py)
-    water = whole_patches(nir < 1000).mean(axis=(2, 3))
-    forest = whole_patches((red < 900) & (nir >= 1000)).mean(axis=(2, 3))
     assert (water > 0.5).sum() == 6 and (forest > 0.5).sum() == 6
     names = {c.code: c.name for c in res.legend.classes}
     label = np.vectorize(names.get)(res.cell_map)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from s2lc.errors import ArgumentError
 from s2lc.tiling import TileGrid
 
 
@@ -41,5 +42,5 @@ def test_strips_partition_rows_and_pad_to_whole_patches():
 
 
 def test_bad_stride():
-    with pytest.raises(ValueError, match="must divide"):
+    with pytest.raises(ArgumentError, match="must divide"):
         TileGrid(100, 100, 64, 48)

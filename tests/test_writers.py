@@ -27,7 +27,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
 from s2lc import writers
-from s2lc.errors import MapError, OutputError
+from s2lc.errors import ArgumentError, MapError, OutputError
 from s2lc.legend import LandCoverClass, default_legend
 from s2lc.qgis import polygon_qml, polygon_sld
 
@@ -97,138 +97,6 @@ def class_map() -> np.ndarray:
 
 def _no_scratch(folder: Path) -> None:
     assert not [p for p in folder.iterdir() if p.name.startswith(".")], "a temporary file was left"
-
-
-# ---- atomic writes ----------------------------------------------------------------------------
-
-
-def test_atomic_path_renames_onto_the_destination(tmp_path):
-    out = tmp_path / "a.txt"
-    with writers.atomic_path(out, overwrite=False) as tmp:
-        assert tmp.name == "a.txt" and tmp.parent.parent == tmp_path
-        tmp.write_text("done")
-        assert not out.exists()
-    assert out.read_text() == "done"
-    _no_scratch(tmp_path)
-
-
-def test_atomic_path_leaves_nothing_on_exception(tmp_path):
-    out = tmp_path / "a.txt"
-    with pytest.raises(RuntimeError, match="interrupted"):
-        with writers.atomic_path(out, overwrite=False) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("interrupted")
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_path_refuses_an_existing_file_and_leaves_it_untouched(tmp_path):
-    out = tmp_path / "a.txt"
-    out.write_text("old")
-    with pytest.raises(OutputError, match=r"a\.txt already exists; use --overwrite"):
-        with writers.atomic_path(out, overwrite=False) as tmp:
-            tmp.write_text("new")
-    assert out.read_text() == "old"
-    with writers.atomic_path(out, overwrite=True) as tmp:
-        tmp.write_text("new")
-    assert out.read_text() == "new"
-    _no_scratch(tmp_path)
-
-
-def test_atomic_path_fails_when_nothing_was_written(tmp_path):
-    with pytest.raises(OutputError, match="was not written"):
-        with writers.atomic_path(tmp_path / "a.txt"):
-            pass
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_missing_folder_and_file_as_folder_are_refused(tmp_path):
-    with pytest.raises(OutputError, match="does not exist; create it"):
-        with writers.atomic_path(tmp_path / "missing" / "a.txt"):
-            pass
-    (tmp_path / "file").write_text("")
-    with pytest.raises(OutputError, match="is not a folder"):
-        writers.check_outputs([tmp_path / "file" / "a.txt"], overwrite=True)
-
-
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes into read-only folders")
-def test_unwritable_folder_is_refused(tmp_path):
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        with pytest.raises(OutputError, match="is not writable"):
-            writers.write_json(folder / "a.json", {})
-    finally:
-        folder.chmod(0o755)
-
-
-def test_failing_temporary_folder_is_an_output_error(tmp_path, monkeypatch):
-    """Simulated: the folder passes the up-front check but creating files in it fails (a
-    read-only mount, root on NFS) — cannot be arranged for real when tests run as root."""
-    def failing_mkdtemp(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(writers.tempfile, "mkdtemp", failing_mkdtemp)
-    with pytest.raises(OutputError, match=r"cannot write in .* \(Permission denied\); choose another"):
-        writers.write_json(tmp_path / "a.json", {})
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.skipif(not os.access("/proc/self", os.F_OK), reason="needs Linux /proc")
-def test_a_folder_that_cannot_take_files_is_refused_even_for_root():
-    """Permission bits do not tell (root ignores them); the check creates a file to see."""
-    with pytest.raises(OutputError, match=r"output folder /proc/self is not writable \(.+\); choose another"):
-        writers.check_outputs(["/proc/self/a.json"], overwrite=True)
-
-
-def test_staged_outputs_rename_the_whole_set_at_the_end(tmp_path):
-    a, b = tmp_path / "a.tif", tmp_path / "a.json"
-    with writers.staged_outputs([a, b], overwrite=False) as stage:
-        writers.write_text(stage(b), "b")
-        writers.write_text(stage(a), "a")
-        assert not a.exists() and not b.exists()
-        with pytest.raises(ValueError, match="not one of the staged outputs"):
-            stage(tmp_path / "c.txt")
-    assert a.read_text() == "a" and b.read_text() == "b"
-    _no_scratch(tmp_path)
-
-
-def test_staged_outputs_leave_the_old_set_when_the_new_one_fails(tmp_path):
-    a, b = tmp_path / "a.tif", tmp_path / "a.json"
-    a.write_text("old a")
-    b.write_text("old b")
-    with pytest.raises(OutputError, match="already exist"):
-        with writers.staged_outputs([a, b], overwrite=False):
-            pass
-    with pytest.raises(RuntimeError, match="disk full"):
-        with writers.staged_outputs([a, b], overwrite=True) as stage:
-            writers.write_text(stage(a), "new a")
-            raise RuntimeError("disk full")
-    assert a.read_text() == "old a" and b.read_text() == "old b"
-    _no_scratch(tmp_path)
-
-
-def test_an_overwrite_replaces_the_whole_set(tmp_path):
-    """A file of the set that the new run does not write (an output left out, a sidecar no
-    longer made) goes: left, it would sit beside the new files as if it described them."""
-    a, b, c = tmp_path / "a.tif", tmp_path / "a.gpkg", tmp_path / "other.gpkg"
-    for p in (a, b, c):
-        p.write_text("old")
-    with writers.staged_outputs([a, b], overwrite=True) as stage:
-        writers.write_text(stage(a), "new a")
-        assert b.exists()  # only once the new set is in place
-    assert a.read_text() == "new a" and not b.exists()
-    assert c.read_text() == "old"  # not one of the set
-    _no_scratch(tmp_path)
-
-
-def test_check_outputs_names_every_existing_file(tmp_path):
-    a, b, c = tmp_path / "a.tif", tmp_path / "b.qml", tmp_path / "c.png"
-    a.write_text("")
-    b.write_text("")
-    with pytest.raises(OutputError, match=r"a\.tif, .*b\.qml already exist; use --overwrite"):
-        writers.check_outputs([a, b, c], overwrite=False)
-    writers.check_outputs([a, b, c], overwrite=True)
 
 
 # ---- class map --------------------------------------------------------------------------------
@@ -347,13 +215,13 @@ def test_class_map_overwrite_replaces_all_three_files(tmp_path, written_map):
 
 
 def test_reserved_tags_and_bad_options_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="S2LC_KIND"):
+    with pytest.raises(ArgumentError, match="S2LC_KIND"):
         writers.write_class_map(tmp_path / "m.tif", class_map(), TRANSFORM, CRS_UTM, CLASSES,
                                 tags={"S2LC_KIND": "x"})
-    with pytest.raises(ValueError, match="nearest or mode"):
+    with pytest.raises(ArgumentError, match="nearest or mode"):
         writers.write_class_map(tmp_path / "m.tif", class_map(), TRANSFORM, CRS_UTM, CLASSES,
                                 overview_resampling=rasterio.enums.Resampling.average)
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(ArgumentError, match="kind must be one of"):
         writers.write_class_map(tmp_path / "m.tif", class_map(), TRANSFORM, CRS_UTM, CLASSES, kind="other")
     assert list(tmp_path.iterdir()) == []
 
@@ -442,7 +310,7 @@ def test_confidence_qml_is_a_ramp_over_0_1(tmp_path):
 def test_confidence_refuses_values_outside_0_1(tmp_path):
     conf = confidence_map()
     conf[5, 5] = 1.5
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ArgumentError, match=r"\[0, 1\]"):
         writers.write_confidence(tmp_path / "conf.tif", conf, TRANSFORM, CRS_UTM)
     assert list(tmp_path.iterdir()) == []
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from s2lc.errors import MapError
+from s2lc.errors import ArgumentError, ArgumentTypeError, MapError
 from s2lc.legend import LandCoverClass
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def transition_code(i: int, j: int, n: int) -> int:
     transition in every change map of the same legend.
     """
     if i == j or not (0 <= i < n and 0 <= j < n):
-        raise ValueError(f"need two different class indexes below {n}, got {i} and {j}")
+        raise ArgumentError(f"need two different class indexes below {n}, got {i} and {j}")
     return FIRST_TRANSITION + i * (n - 1) + (j if j < i else j - 1)
 
 
@@ -171,13 +171,14 @@ def compare_arrays(
 
     Raises:
         MapError: a code that is not in the legend; more than :data:`MAX_CLASSES` classes.
-        ValueError: maps of different shapes.
+        ArgumentError: maps of different shapes.
+        ArgumentTypeError: maps that are not uint8.
     """
     before, after = np.asarray(before), np.asarray(after)
     if before.shape != after.shape or before.ndim != 2:
-        raise ValueError(f"expected two (h, w) maps of one shape, got {before.shape} and {after.shape}")
+        raise ArgumentError(f"expected two (h, w) maps of one shape, got {before.shape} and {after.shape}")
     if before.dtype != np.uint8 or after.dtype != np.uint8:
-        raise TypeError(f"class maps are uint8, got {before.dtype} and {after.dtype}")
+        raise ArgumentTypeError(f"class maps are uint8, got {before.dtype} and {after.dtype}")
     land, cloud = _split_legend(classes)
     n = len(land)
     if n > MAX_CLASSES:
@@ -268,7 +269,7 @@ def trajectory_arrays(stack: np.ndarray, classes: Sequence[LandCoverClass], *, n
     """
     stack = np.asarray(stack)
     if stack.ndim != 3 or stack.dtype != np.uint8:
-        raise ValueError(f"expected a (t, h, w) uint8 stack, got {stack.shape} {stack.dtype}")
+        raise ArgumentError(f"expected a (t, h, w) uint8 stack, got {stack.shape} {stack.dtype}")
     if stack.shape[0] > MAX_DATES:
         raise MapError(f"a series holds at most {MAX_DATES} dates, got {stack.shape[0]}; split it")
     land, cloud = _split_legend(classes)

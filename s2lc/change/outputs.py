@@ -7,7 +7,7 @@ legend), the transition matrix in pixels and hectares (CSV and JSON), change pol
 quicklook, and a series summary. File names are :mod:`s2lc.naming`'s.
 
 Every file goes through :mod:`s2lc.writers`, to the temporary path that the ``stage`` of
-:func:`s2lc.writers.staged_outputs` gives, so that the ``save`` methods write all or nothing.
+:func:`s2lc.files.staged_outputs` gives, so that the ``save`` methods write all or nothing.
 The figure and the trajectory legend's colours come from matplotlib.
 """
 
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from s2lc import writers
+from s2lc.files import atomic_path
 from s2lc.change.core import FIRST_TRANSITION, FLICKER, NODATA
 from s2lc.change.maps import _date_or_name
 from s2lc.legend import LandCoverClass
@@ -145,7 +146,7 @@ def _write_figure(path: Path, result: ChangeResult, max_size: int = 500) -> Path
         ax.text(0.5, 0.5, "no change", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
     fig.suptitle(f"Land-cover change {_date_or_name(b)} → {_date_or_name(a)}", fontsize=13)
-    with writers.atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
 

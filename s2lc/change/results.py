@@ -52,6 +52,7 @@ from s2lc.change.maps import (
 )
 from s2lc.change.outputs import trajectory_classes, write_pair, write_series
 from s2lc.errors import MapError
+from s2lc.files import make_folder, staged_outputs
 from s2lc.legend import LandCoverClass
 from s2lc.naming import PAIR_SUFFIXES, SERIES_FILES
 
@@ -272,8 +273,8 @@ class ChangeResult:
         Raises:
             OutputError: outputs exist, or the folder cannot be created or written.
         """
-        paths = self.output_paths(writers.make_folder(out_dir), prefix)
-        with writers.staged_outputs(writers.with_sidecars(paths.values()), overwrite) as stage:
+        paths = self.output_paths(make_folder(out_dir), prefix)
+        with staged_outputs(writers.with_sidecars(paths.values()), overwrite) as stage:
             write_pair(self, paths, stage, progress)
         return paths
 
@@ -472,8 +473,8 @@ class SeriesResult:
         """
         from tqdm import tqdm
 
-        paths = self.output_paths(writers.make_folder(out_dir))
-        with writers.staged_outputs(writers.with_sidecars(paths.values()), overwrite) as stage:
+        paths = self.output_paths(make_folder(out_dir))
+        with staged_outputs(writers.with_sidecars(paths.values()), overwrite) as stage:
             for result, prefix in tqdm(self._pair_prefixes(), desc="writing changes", unit="pair",
                                        disable=not progress):
                 write_pair(result, result.output_paths(out_dir, prefix), stage, False)

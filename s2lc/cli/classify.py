@@ -44,12 +44,12 @@ def classify(product, out_dir, model, device, precision, tta, batch_size, stride
              as_json):
     """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF) into OUT: <id>_landcover.tif
     (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg, <id>_quicklook.png and <id>_landcover.json."""
-    from s2lc import writers
     from s2lc.classify import classify as run, output_files, output_paths
+    from s2lc.files import check_outputs
     from s2lc.product import open_product
 
     with output_folder(out_dir) as out, open_product(product, bands=bands, clouds=clouds) as prod:
-        writers.check_outputs(output_files(output_paths(out, prod.id)), overwrite)  # refuse before hours of work
+        check_outputs(output_files(output_paths(out, prod.id)), overwrite)  # refuse before hours of work
         result = run(prod, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
                      precision=precision, tta=tta, progress=progress_enabled())
         paths = result.save(out, overwrite=overwrite, polygons=not no_polygons)

@@ -109,7 +109,7 @@ def output_folder(path: str) -> Iterator[Path]:
     Raises:
         OutputError: the folder cannot be created.
     """
-    from s2lc.writers import make_folder
+    from s2lc.files import make_folder
 
     created = not Path(path).exists()
     out = make_folder(path, "choose a writable -o")

@@ -271,7 +271,7 @@ def stem_for_bands(rgb: torch.Tensor, bands: list[str] | int) -> torch.Tensor:
 
 def _read_weights(path: Path, expected: str, what: str) -> dict[str, torch.Tensor]:
     """The state dict in ``path`` once its SHA-256 starts with ``expected``."""
-    from s2lc.datasets import file_sha256
+    from s2lc.files import file_sha256
 
     digest = file_sha256(path)
     if not expected or not digest.startswith(expected.lower()):

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from s2lc.errors import DependencyError
+from s2lc.errors import DependencyError, ModelError
 
 __all__ = ["PackagedWeights", "TimmBody", "fold_batch_norms", "packaged_weights_file", "timm_keys"]
 
@@ -83,7 +83,10 @@ def timm_keys(state: dict[str, torch.Tensor], stage_depths: list[int]) -> dict[s
         stage_depths: the number of blocks in each of timm's stages (``[len(s) for s in net.blocks]``);
             block N of the flat list is block j of stage s.
 
-    Keys already in timm's names are kept. A flat block index beyond the stages is an error.
+    Keys already in timm's names are kept.
+
+    Raises:
+        ModelError: a block index beyond the network's blocks (weights of a larger network).
     """
     where = [(s, j) for s, depth in enumerate(stage_depths) for j in range(depth)]
     expanded = {int(m.group(1)) for k in state if (m := _BLOCK.match(k)) and m.group(2) == "_expand_conv"}
@@ -93,7 +96,7 @@ def timm_keys(state: dict[str, torch.Tensor], stage_depths: list[int]) -> dict[s
         if m:
             flat, layer, rest = int(m.group(1)), m.group(2), m.group(3)
             if flat >= len(where):
-                raise KeyError(f"{key}: block {flat} beyond the network's {len(where)} blocks")
+                raise ModelError(f"{key}: block {flat} beyond the network's {len(where)} blocks; weights of another network")
             names = _EXPANDED if flat in expanded else _UNEXPANDED
             s, j = where[flat]
             out[f"blocks.{s}.{j}.{names.get(layer, layer)}.{rest}"] = value

@@ -1,47 +1,95 @@
-"""A seeded generator of small synthetic Sentinel-2 products, for tests and benchmarks.
+"""Fake Sentinel-2 products for tests, and the yardsticks s2lc measures its real test crop with.
 
-``make_product(root, level="L1C", baseline="02.09")`` writes a ``.SAFE`` folder (or zip) laid out
-like a real one (PSD 14 compact naming, modelled on the real MTD files in
-``../shared/data/s2/metadata``): lossless JPEG 2000 bands at 10/20/60 m on a UTM grid
-(EPSG:32633, upper-left corner (300000, 5900040) as tile T33UUU), ``MTD_MSIL1C.xml`` /
-``MTD_MSIL2A.xml``, the SCL (L2A), the cloud mask (``MSK_CLASSI_B00.jp2`` from baseline 04.00,
-``MSK_CLOUDS_B00.gml`` before) and detector footprints (``MSK_DETFOO_Bxx``, ``.jp2`` from 04.00,
-``.gml`` before).
+**Synthetic products.** :func:`make_product` writes a small, seeded Level-1C or Level-2A product
+laid out like a real one, as a ``.SAFE`` folder or a zip, so that code which reads Sentinel-2 can
+be tested without downloading a scene (as torchgeo's ``tests/data/sentinel2/data.py`` does)::
+
+    from s2lc.product import open_product
+    from s2lc.testing import make_product, make_scene
+
+    def test_my_reader(tmp_path):
+        path = make_product(tmp_path, level="L2A", baseline="04.00", size=240, seed=0)
+        truth = make_scene(240, seed=0)          # the same ground: DN, land cover, SCL
+        with open_product(path) as p:
+            assert (p.read(["B04"])[0] == truth.band_dn10("B04")).all()  # the +1000 of 04.00 removed
+
+The product follows the PSD 14 compact naming, modelled on real ``MTD_MSIL1C.xml`` /
+``MTD_MSIL2A.xml`` files: lossless JPEG 2000 bands at 10/20/60 m on a UTM grid (:data:`CRS`,
+upper-left corner :data:`ORIGIN`, as tile T33UUU), the metadata file, the SCL (L2A), the cloud
+mask (``MSK_CLASSI_B00.jp2`` from baseline 04.00, ``MSK_CLOUDS_B00.gml`` before) and detector
+footprints (``MSK_DETFOO_Bxx``, ``.jp2`` from 04.00, ``.gml`` before).
 
 The ground is a land-cover-like mosaic (:data:`CLASSES`, spectra in :data:`SPECTRA`) with
 clouds and a swath-edge no-data strip; :func:`make_scene` returns it (DN in the pre-04.00
 convention, labels, SCL at 20 m) for the same arguments, so tests know the truth. A product of
 baseline 04.00 or later stores DN + 1000, as real ones do; reading either gives the same numbers.
+To build a product of your own layout (other bands, other tiling), write the bands with
+:func:`write_jp2` at the paths :func:`image_file` names and the metadata :func:`metadata_xml`
+gives.
+
+File names, special values and the offset are spelled out here rather than taken from
+:mod:`s2lc.sentinel2`: the generator is a second transcription of the ESA format, so a slip in
+the reader's declarations shows up as a failing test instead of being written both ways.
 
 Everything depends only on the arguments (``seed`` included): the same call writes the same bytes.
 Bands are generated one at a time, so a full tile (``size=10980``) needs about 3 GB of memory;
 at ``size=1830`` an L2A product takes about 8 s to write on 2 cores, mostly JPEG 2000 encoding.
+
+**The real T33UUU crop.** s2lc's own tests and benchmarks also measure the shipped model on a
+real Level-1C crop kept outside the repository, at :data:`T33UUU` in :data:`SHARED_DATA` (the
+``shared/data`` folder beside a development checkout). That path is a convenience of s2lc's own
+tests and benchmarks: it exists only there, not in a fresh clone nor in an installed package, so
+check ``T33UUU.exists()`` (the tests skip without it). The functions take any open product or
+path. What the crop's own near-infrared band says about it, which the RGB model never sees:
+water is dark in NIR (B08 < 1000, reflectance × 10 000), and forest is dark in red but not in NIR
+(B04 < 900 and B08 ≥ 1000); :func:`nir_proxies` gives both per 64 × 64 patch, and
+:func:`agreement` how a model's map agrees with them.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import zipfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.features import shapes
 
+from s2lc.errors import ArgumentError
 from s2lc.sentinel2 import BAND_IDS, BANDS, SCL, band
+
+if TYPE_CHECKING:
+    from s2lc.classify import Classification
+    from s2lc.product import Product
 
 __all__ = [
     "CLASSES",
+    "CLOUD_SPECTRUM",
     "CRS",
     "L2A_LAYOUT",
     "ORIGIN",
+    "PAINTED_CLOUD",
+    "SHARED_DATA",
     "SPECTRA",
+    "T33UUU",
+    "WATER_CLASSES",
     "Scene",
+    "agreement",
+    "granule_folder",
+    "image_file",
     "make_product",
     "make_scene",
+    "metadata_xml",
+    "nir_proxies",
+    "patch_labels",
     "product_name",
+    "whole_patches",
     "write_jp2",
 ]
 
@@ -65,7 +113,10 @@ SPECTRA = np.array(
     ],
     dtype=np.float64,
 )
-_CLOUD_SPECTRUM = np.array([5200, 5400, 5500, 5600, 5700, 5750, 5800, 5800, 5850, 2500, 400, 4000, 3000], np.float64)
+#: Top-of-atmosphere DN of a bright cloud, 13 bands in ESA order, painted where the SCL says cloud.
+CLOUD_SPECTRUM = np.array([5200, 5400, 5500, 5600, 5700, 5750, 5800, 5800, 5850, 2500, 400, 4000, 3000], np.float64)
+#: SCL classes painted as bright cloud into the DN (shadows halve the DN instead).
+PAINTED_CLOUD = [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY, SCL.THIN_CIRRUS]
 _NODATA = 0
 #: Offset (DN) that baselines from 04.00 add.
 _OFFSET = 1000
@@ -118,8 +169,8 @@ class Scene:
             dn += 25 * rng.standard_normal(dn.shape, dtype=np.float32)
         shadow = np.kron(self.scl20 == SCL.CLOUD_SHADOWS, np.ones((2, 2), bool))
         dn[shadow] *= 0.5
-        cloud = np.kron(np.isin(self.scl20, _PAINTED_CLOUD), np.ones((2, 2), bool))
-        dn[cloud] = _CLOUD_SPECTRUM[index] + 60 * rng.standard_normal(int(cloud.sum()), dtype=np.float32)
+        cloud = np.kron(np.isin(self.scl20, PAINTED_CLOUD), np.ones((2, 2), bool))
+        dn[cloud] = CLOUD_SPECTRUM[index] + 60 * rng.standard_normal(int(cloud.sum()), dtype=np.float32)
         dn = np.clip(np.rint(dn), 1, 65535 - _OFFSET).astype(np.uint16)
         dn[:, : self.nodata_cols] = _NODATA
         return dn
@@ -140,10 +191,6 @@ class Scene:
         coarse = np.rint(total / (factor * factor)).astype(np.uint16)
         coarse[:, ~self.coarse_valid(factor)] = _NODATA
         return coarse
-
-
-#: SCL classes painted as bright cloud into the DN.
-_PAINTED_CLOUD = [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY, SCL.THIN_CIRRUS]
 
 
 def _smooth_field(rng: np.random.Generator, n: int, blobs: int, radius: tuple[float, float]) -> np.ndarray:
@@ -190,9 +237,12 @@ def make_scene(
 
     Returns:
         The scene; clouds are painted into the DN (unless ``cloud_fraction`` is 0).
+
+    Raises:
+        ArgumentError: a ``size`` that is not a multiple of 6, a ``scene`` of another shape.
     """
     if size % _CELL or size < 2 * _CELL:
-        raise ValueError(f"size must be a multiple of 6 (60 m pixels), at least 12; got {size}")
+        raise ArgumentError(f"size must be a multiple of 6 (60 m pixels), at least 12; got {size}")
     rng = np.random.default_rng(seed)
     n20, cells = size // 2, size // _CELL
 
@@ -208,7 +258,7 @@ def make_scene(
         elif scene.shape == (13, size, size):
             custom = dict(zip(BAND_IDS, scene))
         else:
-            raise ValueError(f"scene must be (3, {size}, {size}) or (13, {size}, {size}); got {scene.shape}")
+            raise ArgumentError(f"scene must be (3, {size}, {size}) or (13, {size}, {size}); got {scene.shape}")
 
     # clouds, at 20 m: medium/high probability by thresholds on a smooth field, cirrus elsewhere, shadows beside
     labels20 = np.repeat(np.repeat(labels, _CELL // 2, axis=0), _CELL // 2, axis=1)
@@ -230,10 +280,18 @@ def make_scene(
     return Scene(size, seed, labels, texture.astype(np.float32), scl, nodata_cols, custom)
 
 
-def write_jp2(path: Path, data: np.ndarray, resolution: float, crs: str = CRS, origin: tuple[float, float] = ORIGIN,
-              block: int = 64) -> None:
-    """Write a lossless JPEG 2000 (one band (h, w) or several (bands, h, w)) on the synthetic grid,
-    in ``block`` x ``block`` tiles (real products use 1024)."""
+def write_jp2(path: str | os.PathLike, data: np.ndarray, resolution: float, crs: str = CRS,
+              origin: tuple[float, float] = ORIGIN, block: int = 64) -> None:
+    """Write a lossless JPEG 2000 on the synthetic grid, creating its folder.
+
+    Args:
+        path: the ``.jp2`` to write.
+        data: (h, w) or (bands, h, w), any integer dtype GDAL takes (uint16 DN, uint8 masks).
+        resolution: pixel size in metres.
+        crs, origin: the grid's CRS and upper-left corner.
+        block: tile size in pixels (real products use 1024).
+    """
+    path = Path(path)
     data = data[None] if data.ndim == 2 else data
     path.parent.mkdir(parents=True, exist_ok=True)
     profile = dict(
@@ -248,6 +306,25 @@ def write_jp2(path: Path, data: np.ndarray, resolution: float, crs: str = CRS, o
 def product_name(level: str, baseline: str) -> str:
     """``S2B_MSIL1C_20200406T101559_N0209_R065_T33UUU_20200406T130159`` (no ``.SAFE``)."""
     return f"S2B_MSI{level}_{SENSING}_N{baseline.replace('.', '')}_R065_{TILE}_{GENERATION}"
+
+
+def granule_folder(level: str) -> str:
+    """The granule folder inside the ``.SAFE``: ``GRANULE/L1C_T33UUU_A016107_20200406T101807``."""
+    return f"GRANULE/{level}_{TILE}_A016107_20200406T101807"
+
+
+def image_file(level: str, band_id: str, resolution: int | None = None) -> str:
+    """A band image's path inside the ``.SAFE``, without ``.jp2``, as the MTD's ``IMAGE_FILE`` names it.
+
+    Args:
+        level: ``"L1C"`` (one file per band, ``…/IMG_DATA/T33UUU_<sensing>_B04``) or ``"L2A"``
+            (one per band and resolution folder, ``…/IMG_DATA/R10m/T33UUU_<sensing>_B04_10m``).
+        band_id: ``"B04"``, or ``"SCL"`` for the Level-2A scene classification.
+        resolution: the Level-2A resolution folder, 10, 20 or 60; ignored for Level-1C.
+    """
+    if level == "L1C":
+        return f"{granule_folder(level)}/IMG_DATA/{TILE}_{SENSING}_{band_id}"
+    return f"{granule_folder(level)}/IMG_DATA/R{resolution}m/{TILE}_{SENSING}_{band_id}_{resolution}m"
 
 
 def _gml(name: str, features: list[tuple[str, list[list[tuple[float, float]]]]], dimension: int = 2) -> str:
@@ -303,7 +380,17 @@ def _detfoo_gml(scene: Scene, factor: int, name: str) -> str:
     return _gml(name, features, dimension=3)
 
 
-def _mtd(level: str, baseline: str, name: str, image_files: list[str], cloud_cover: float) -> str:
+def metadata_xml(level: str, baseline: str, name: str, image_files: list[str], cloud_cover: float) -> str:
+    """The text of ``MTD_MSIL1C.xml`` or ``MTD_MSIL2A.xml``, modelled on real ones.
+
+    Args:
+        level: ``"L1C"`` or ``"L2A"``.
+        baseline: processing baseline ``"NN.NN"``; from ``"04.00"`` every band declares the
+            -1000 offset (``RADIO_ADD_OFFSET`` / ``BOA_ADD_OFFSET``).
+        name: the product name (:func:`product_name`).
+        image_files: the band images, as :func:`image_file` names them.
+        cloud_cover: the cloud cover percentage to declare.
+    """
     offset = tuple(int(p) for p in baseline.split(".")) >= (4, 0)
     ns = f"https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-{level[1:]}.xsd"
     files = "\n".join(f"            <IMAGE_FILE>{f}</IMAGE_FILE>" for f in image_files)
@@ -411,9 +498,12 @@ def make_product(
 
     Returns:
         The ``.SAFE`` folder or the zip.
+
+    Raises:
+        ArgumentError: an unknown ``level``; as :func:`make_scene`.
     """
     if level not in ("L1C", "L2A"):
-        raise ValueError(f"level must be 'L1C' or 'L2A'; got {level!r}")
+        raise ArgumentError(f"level must be 'L1C' or 'L2A'; got {level!r}")
     truth = make_scene(size, seed, cloud_fraction, nodata_cols, scene)
     post04 = tuple(int(p) for p in baseline.split(".")) >= (4, 0)
     name = product_name(level, baseline)
@@ -421,7 +511,6 @@ def make_product(
     safe = root / f"{name}.SAFE"
     if safe.exists():
         shutil.rmtree(safe)
-    granule = f"GRANULE/{level}_{TILE}_A016107_20200406T101807"
     offset = _OFFSET if post04 else 0
 
     def dn_file(band_id: str, resolution: int) -> np.ndarray:
@@ -431,24 +520,23 @@ def make_product(
     image_files = []
     if level == "L1C":
         for b in BANDS:
-            rel = f"{granule}/IMG_DATA/{TILE}_{SENSING}_{b.id}"
+            rel = image_file(level, b.id)
             image_files.append(rel)
             write_jp2(safe / f"{rel}.jp2", dn_file(b.id, b.resolution), b.resolution)
     else:
         for resolution in (10, 20, 60):
-            folder = f"{granule}/IMG_DATA/R{resolution}m"
             for band_id in L2A_LAYOUT[resolution]:
-                rel = f"{folder}/{TILE}_{SENSING}_{band_id}_{resolution}m"
+                rel = image_file(level, band_id, resolution)
                 image_files.append(rel)
                 if resolution == 60 or not only_r60m:
                     write_jp2(safe / f"{rel}.jp2", dn_file(band_id, resolution), resolution)
             if resolution > 10:
-                rel = f"{folder}/{TILE}_{SENSING}_SCL_{resolution}m"
+                rel = image_file(level, "SCL", resolution)
                 image_files.append(rel)
                 scl = truth.scl20 if resolution == 20 else truth.scl20[1::3, 1::3]
                 write_jp2(safe / f"{rel}.jp2", scl, resolution)
 
-    qi = safe / granule / "QI_DATA"
+    qi = safe / granule_folder(level) / "QI_DATA"
     scl60 = truth.scl20[1::3, 1::3]
     opaque = np.isin(scl60, [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY])
     cirrus = scl60 == SCL.THIN_CIRRUS
@@ -469,7 +557,7 @@ def make_product(
     valid20 = truth.scl20 != SCL.NO_DATA
     cloudy = np.isin(truth.scl20, [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY, SCL.THIN_CIRRUS])
     cloud_cover = 100.0 * cloudy[valid20].mean() if valid20.any() else 0.0
-    (safe / f"MTD_MSI{level}.xml").write_text(_mtd(level, baseline, name, image_files, cloud_cover))
+    (safe / f"MTD_MSI{level}.xml").write_text(metadata_xml(level, baseline, name, image_files, cloud_cover))
     (safe / "manifest.safe").write_text('<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1"/>\n')
     if not zipped:
         return safe
@@ -480,3 +568,79 @@ def make_product(
                 zf.write(path, path.relative_to(root).as_posix())
     shutil.rmtree(safe)
     return archive
+
+
+# --------------------------------------------------------------------------------------------
+# The real T33UUU crop
+
+#: The real data beside a development checkout (``<checkout>/../shared/data``): a convenience of
+#: s2lc's own tests and benchmarks, absent in a fresh clone and in an installed package.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The real Level-1C crop of tile T33UUU (16 February 2017, 1536 x 768 at 10 m) in it.
+T33UUU = SHARED_DATA / "s2" / "S2A_MSIL1C_20170216T102101_N0204_R065_T33UUU_20170216T102204.SAFE"
+#: EuroSAT classes that count as water.
+WATER_CLASSES = ("SeaLake", "River")
+
+
+def whole_patches(a: np.ndarray, size: int = 64) -> np.ndarray:
+    """The whole ``size`` × ``size`` patches of a (..., h, w) array, as (rows, cols, ..., size, size)."""
+    *lead, h, w = a.shape
+    rows, cols = h // size, w // size
+    blocks = a[..., : rows * size, : cols * size].reshape(*lead, rows, size, cols, size)
+    n = len(lead)
+    return blocks.transpose(n, n + 2, *range(n), n + 1, n + 3)
+
+
+def nir_proxies(product: Product) -> tuple[np.ndarray, np.ndarray]:
+    """(water, forest) pixel fractions of each whole 64 × 64 patch of an open product, each
+    (rows, cols) float64, from its B04 and B08."""
+    red, nir = product.read(["B04", "B08"])
+    return whole_patches(nir < 1000).mean(axis=(2, 3)), whole_patches((red < 900) & (nir >= 1000)).mean(axis=(2, 3))
+
+
+def patch_labels(res: Classification, shape: tuple[int, int]) -> np.ndarray:
+    """Class name of each 64 × 64 patch of a classification: the majority of its cells, as a
+    ``shape`` array of str."""
+    names = {c.code: c.name for c in res.legend.classes}
+    s = 64 // res.stride
+    cells = res.cell_map[: shape[0] * s, : shape[1] * s]
+    blocks = cells.reshape(shape[0], s, shape[1], s).transpose(0, 2, 1, 3).reshape(*shape, -1)
+    return np.array([[names[Counter(b.tolist()).most_common(1)[0][0]] for b in row] for row in blocks])
+
+
+def agreement(path: str | os.PathLike, model: str | os.PathLike | None = None, stride: int = 64) -> dict[str, Any]:
+    """How a model's map of a Level-1C product agrees with its NIR proxies (fractions of patches).
+
+    Args:
+        path: the product, e.g. :data:`T33UUU`.
+        model: a checkpoint; None for the shipped model.
+        stride: as for :func:`s2lc.classify.classify`.
+
+    Returns:
+        Counts and fractions of the patches mostly water or forest by :func:`nir_proxies`, and the
+        labels the map gives them, as plain JSON values.
+    """
+    from s2lc.classify import classify
+    from s2lc.product import open_product
+
+    with open_product(path, clouds="none") as p:  # the model on every patch, as measured before clouds were detected
+        water, forest = nir_proxies(p)
+        res = classify(p, model, stride=stride)
+    label = patch_labels(res, water.shape)
+    said_water = np.isin(label, WATER_CLASSES)
+    return {
+        "model": res.provenance["model"]["name"], "model_sha256": res.provenance["model"]["sha256"], "stride": stride,
+        "water_patches": int((water > 0.5).sum()),
+        "water_patches_labelled_water": float(said_water[water > 0.5].mean()),
+        "forest_patches": int((forest > 0.5).sum()),
+        "forest_patches_labelled_forest": float((label[forest > 0.5] == "Forest").mean()),
+        "forest_patches_labelled_water": float(said_water[forest > 0.5].mean()),
+        "patches_labelled_forest": int((label == "Forest").sum()),
+        "of_which_mostly_forest": float((forest[label == "Forest"] > 0.5).mean()) if (label == "Forest").any() else None,
+        "patches_labelled_water": int(said_water.sum()),
+        "of_which_at_least_20pct_water": float((water[said_water] >= 0.2).mean()) if said_water.any() else None,
+        "labels_of_water_patches": dict(Counter(label[water > 0.5].tolist())),
+        "labels_of_forest_patches": dict(Counter(label[forest > 0.5].tolist())),
+        "labels": dict(Counter(label.ravel().tolist())),
+        "patches": res.stats["patches"],
+    }
