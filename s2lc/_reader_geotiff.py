@@ -26,7 +26,7 @@ __all__ = ["open_geotiff", "parse_band_mapping"]
 logger = logging.getLogger(__name__)
 
 _DESCRIPTION_RE = re.compile(r"^\s*B0?([1-9]|1[0-2]|8A)(?![0-9A-Za-z])", re.IGNORECASE)
-_HINT = "name them: --bands B04=1,B03=2,B02=3 on the command line (info, classify), bands={'B04': 1, 'B03': 2, 'B02': 3} in Python"
+_HINT = "name them: bands={'B04': 1, 'B03': 2, 'B02': 3}"
 
 
 def _band_from_description(description: str | None) -> str | None:

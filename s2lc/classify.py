@@ -365,7 +365,7 @@ def classify(
         bands: band id → 1-based index, for a GeoTIFF whose descriptions don't name its bands.
         clouds: where the cloud mask comes from: ``auto`` (the product's own; for a Level-1C product
             without one, s2cloudless's detection when installed), ``product``, ``s2cloudless``,
-            ``none`` (:data:`s2lc.product.CLOUD_MODES`).
+            ``none`` (:class:`s2lc.options.Clouds`).
         strip_rows: pixel rows read at a time (bounds memory: 45 MB of float32 a band across a whole
             tile for 1 024 rows); None: a multiple of the band files' internal tile height (and of
             ``stride``) near 1 024 rows, so that at stride 64 the strips of 10 m bands start and end

@@ -66,7 +66,7 @@ class CheckpointError(ModelError):
 
 
 class OutputError(S2lcError, OSError):
-    """An output that cannot be written (folder unwritable, file exists without --overwrite)."""
+    """An output that cannot be written (folder unwritable, file exists and overwrite is false)."""
 
 
 class MapError(S2lcError, ValueError):

@@ -76,7 +76,7 @@ def check_outputs(paths: Iterable[str | os.PathLike], overwrite: bool) -> None:
         raise OutputError(f"cannot reach {exc.filename} ({exc.strerror}); choose another output folder") from exc
     if existing and not overwrite:
         raise OutputError(f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
-                          "use --overwrite (overwrite=True in Python) to replace")
+                          "use overwrite=True to replace")
 
 
 def _probe_writable(folder: Path) -> None:

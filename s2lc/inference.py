@@ -9,30 +9,26 @@ import numpy as np
 import torch
 
 from s2lc.errors import ModelError
+from s2lc.options import Device, Precision, choose
 
 __all__ = ["autocast", "d4_views", "predict_proba", "resolve_device", "resolve_precision"]
 
 logger = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` → CUDA when present, else CPU.
+    """A :class:`~s2lc.options.Device` as a torch device: ``auto`` → CUDA when present, else CPU
+    (``cuda:1`` picks a GPU).
 
     Raises:
         ModelError: an unknown device name, or ``cuda`` without a CUDA GPU.
     """
-    if device == "auto":
+    kind = choose(Device, "cuda" if str(device).startswith("cuda:") else device, ModelError)
+    if kind == Device.AUTO:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ModelError(f"device {device!r} asked for, but no CUDA GPU is available; use --device cpu or auto")
-        return torch.device(device)
-    if device == "cpu":
-        return torch.device("cpu")
-    raise ModelError(f"unknown device {device!r}; use auto, cpu or cuda")
+    if kind == Device.CUDA and not torch.cuda.is_available():
+        raise ModelError(f"device={str(device)!r} asked for, but no CUDA GPU is available; use device='cpu' or device='auto'")
+    return torch.device(str(device))
 
 
 def _cpu_bf16_fast() -> bool:
@@ -46,9 +42,11 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     """The autocast dtype for ``precision`` on ``device`` (``None`` = float32).
 
     ``auto``: float16 on CUDA, bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), else float32.
+
+    Raises:
+        ModelError: ``precision`` is not a :class:`~s2lc.options.Precision`.
     """
-    if precision not in PRECISIONS:
-        raise ModelError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    precision = choose(Precision, precision, ModelError)
     if precision == "fp32":
         return None
     if precision == "bf16":

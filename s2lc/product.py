@@ -33,10 +33,11 @@ from s2lc._reader_geotiff import open_geotiff
 from s2lc._reader_safe import open_safe
 from s2lc.errors import BandError, ProductError
 from s2lc.masks import GmlMask, Masks, classi_cloud, rasterize_polygons, scl_cloud, scl_nodata
+from s2lc.options import Clouds, choose
 from s2lc.resampling import cell_index, source_window, upsample_cubic, upsample_nearest
 from s2lc.sentinel2 import L2A_MISSING_BANDS, MTD_FILES, band
 
-__all__ = ["CLOUD_MODES", "Grid", "Masks", "Product", "open_product", "UNITS"]
+__all__ = ["Grid", "Masks", "Product", "open_product", "UNITS"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ logger = logging.getLogger(__name__)
 UNITS = "reflectance x 10000 (DN in the pre-04.00 convention: offset removed), float32, NaN = no data"
 #: Pixels of the 10 m grid per strip when :meth:`Product.info` scans the masks.
 _STRIP_PIXELS = 1 << 24
-#: Where :func:`open_product` takes clouds from: ``auto`` the product's own mask, else (a Level-1C
-#: product without one) detected with s2cloudless when it is installed; ``product`` the product's
-#: own mask only; ``s2cloudless`` detected, whatever the product carries; ``none`` no cloud mask.
-CLOUD_MODES = ("auto", "product", "s2cloudless", "none")
 
 
 def _cloud_from_scl(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
@@ -79,11 +76,9 @@ _CLOUD_MASKERS: dict[str, Callable[[Product, CloudLayer, Window, np.ndarray | No
 }
 
 
-def _choose_clouds(source: ProductSource, clouds: str) -> ProductSource:
-    """``source`` with the cloud layer that ``clouds`` (one of :data:`CLOUD_MODES`) asks for; warns
-    when the result has no cloud mask although one was wanted."""
-    if clouds not in CLOUD_MODES:
-        raise ProductError(f"{source.path}: unknown cloud mask source {clouds!r}; use one of {', '.join(CLOUD_MODES)}")
+def _choose_clouds(source: ProductSource, clouds: Clouds) -> ProductSource:
+    """``source`` with the cloud layer that ``clouds`` asks for; warns when the result has no cloud
+    mask although one was wanted."""
     if clouds == "none":
         return replace(source, cloud=None)
     if clouds == "product" or (clouds == "auto" and source.cloud is not None):
@@ -95,12 +90,12 @@ def _choose_clouds(source: ProductSource, clouds: str) -> ProductSource:
         if source.level == "L2A":
             raise ProductError(
                 f"{source.path}: s2cloudless detects clouds in Level-1C (top-of-atmosphere) reflectance; "
-                "a Level-2A product's clouds are in its SCL: use the product's own mask (--clouds product)"
+                "a Level-2A product's clouds are in its SCL: use the product's own mask (clouds='product')"
             )
         if missing:
             raise BandError(
                 f"{source.path}: cloud detection with s2cloudless needs {', '.join(missing)}, which the product "
-                "lacks; use the product's own mask (--clouds product) or none (--clouds none)"
+                "lacks; use the product's own mask (clouds='product') or none (clouds='none')"
             )
         if source.grid.crs.is_geographic:
             raise ProductError(f"{source.path}: cloud detection runs on a grid in metres; this one is in degrees ({source.grid.crs}): reproject it to UTM")
@@ -116,7 +111,7 @@ def _choose_clouds(source: ProductSource, clouds: str) -> ProductSource:
     if why:
         hint = f" ({why})"
     elif source.level == "GeoTIFF" and not missing:  # a GeoTIFF does not say whether it is Level-1C
-        hint = "; if it holds Level-1C reflectance, --clouds s2cloudless detects them"
+        hint = "; if it holds Level-1C reflectance, clouds='s2cloudless' detects them"
     else:
         hint = ""
     logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, hint)
@@ -459,7 +454,7 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
         path: a ``.SAFE`` folder (or its MTD file), a zipped ``.SAFE``, or a GeoTIFF.
         bands: for a GeoTIFF only, band id -> 1-based band index, where its band descriptions do
             not name the bands.
-        clouds: where the cloud mask comes from, one of :data:`CLOUD_MODES`: ``auto`` (the
+        clouds: where the cloud mask comes from, a :class:`~s2lc.options.Clouds`: ``auto`` (the
             product's own mask; for a Level-1C product without one, s2cloudless's detection when
             s2cloudless is installed), ``product``, ``s2cloudless`` or ``none``.
 
@@ -467,10 +462,12 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
         The open product; close it, or use it in a ``with`` block.
 
     Raises:
-        ProductError: the path does not exist, is not a product, or the product is damaged
-            (corrupt zip, malformed MTD, missing or unreadable band file).
+        ProductError: ``clouds`` is not a :class:`~s2lc.options.Clouds`; the path does not exist, is
+            not a product, or the product is damaged (corrupt zip, malformed MTD, missing or
+            unreadable band file).
         BandError: ``bands`` names an unknown band, or ``clouds="s2cloudless"`` needs bands the product lacks.
     """
+    clouds = choose(Clouds, clouds, ProductError)
     path = Path(path)
     if not path.exists():
         raise ProductError(f"{path}: no such file or folder; check the path")

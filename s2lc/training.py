@@ -39,15 +39,16 @@ from s2lc.evaluation import classification_report
 from s2lc.inference import autocast, predict_proba, resolve_device, resolve_precision
 from s2lc.models import ARCHITECTURES, build_model, load_pretrained, require_imagenet_weights, set_backbone_trainable
 from s2lc.models.efficientnet import PackagedWeights, packaged_weights_file
+from s2lc.options import Arch, Optimizer, choose
 
 __all__ = ["OPTIMIZERS", "TrainConfig", "train"]
 
 logger = logging.getLogger(__name__)
 
 #: Optimisers by name: SGD with Nesterov momentum (from scratch), AdamW (fine-tuning pretrained weights).
-OPTIMIZERS: dict[str, Callable[[list[dict], float], torch.optim.Optimizer]] = {
-    "sgd": lambda groups, lr: torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True),
-    "adamw": lambda groups, lr: torch.optim.AdamW(groups, lr=lr),
+OPTIMIZERS: dict[Optimizer, Callable[[list[dict], float], torch.optim.Optimizer]] = {
+    Optimizer.SGD: lambda groups, lr: torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True),
+    Optimizer.ADAMW: lambda groups, lr: torch.optim.AdamW(groups, lr=lr),
 }
 
 STATE_FILE = "state.pt"
@@ -297,9 +298,9 @@ def train(
     out = Path(out_dir)
     state_path = out / STATE_FILE
     if state_path.exists() and not resume:
-        raise ModelError(f"{out}: holds an earlier run ({STATE_FILE}); pass --resume to continue it or choose another --out")
+        raise ModelError(f"{out}: holds an earlier run ({STATE_FILE}); pass resume=True to continue it or choose another folder")
     if resume and not state_path.exists():
-        raise ModelError(f"{out}: nothing to resume ({STATE_FILE} missing); start without --resume")
+        raise ModelError(f"{out}: nothing to resume ({STATE_FILE} missing); start without resume=True")
     teacher = None
     if config.teacher:
         from s2lc.checkpoint import load_checkpoint
@@ -314,10 +315,8 @@ def train(
         raise ModelError(f"blur must be between 0 and 4 pixels, got {config.blur}")
     if not 0 <= config.haze < 1 or not 0 <= config.distill <= 1:
         raise ModelError(f"haze must be in [0, 1) and distill in [0, 1]; got haze {config.haze}, distill {config.distill}")
-    if config.arch not in ARCHITECTURES:
-        raise ModelError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-    if config.optimizer not in OPTIMIZERS:
-        raise ModelError(f"unknown optimizer {config.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    choose(Arch, config.arch, ModelError)
+    choose(Optimizer, config.optimizer, ModelError)
 
     base_contract = None
     if config.pretrained and Path(config.pretrained).suffix == ".safetensors":
@@ -334,7 +333,7 @@ def train(
     ds = load_dataset(data, progress=progress)
     ds = _subset(ds, config.limit_per_class)
     if config.translate >= min(ds.images.shape[-2:]):
-        raise ModelError(f"{data}: --translate {config.translate} must be below the patch size {ds.images.shape[-1]}")
+        raise ModelError(f"{data}: translate={config.translate} must be below the patch size {ds.images.shape[-1]}")
     if base_contract is not None and list(ds.bands) != list(base_contract.bands):
         raise DatasetError(f"{data}: bands {ds.bands} differ from the checkpoint's {tuple(base_contract.bands)}")
     train_idx, val_idx, test_idx = ds.split("train"), ds.split("val"), ds.split("test")
@@ -385,8 +384,8 @@ def train(
         st = torch.load(state_path, map_location="cpu", weights_only=True)
         saved, now = {**_SETTINGS_BEFORE_THEY_EXISTED, **st["config"]}, asdict(config)
         if saved != now:
-            changed = [f"--{k.replace('_', '-')} was {saved.get(k)}" for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
-            raise ModelError(f"{out}: --resume with different settings ({'; '.join(changed)}); use the original ones")
+            changed = [f"{k} was {saved.get(k)}" for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+            raise ModelError(f"{out}: resume=True with different settings ({'; '.join(changed)}); use the original ones")
         model.load_state_dict(st["model"])
         ema.load_state_dict(st["ema"])
         opt.load_state_dict(st["opt"])

@@ -345,7 +345,7 @@ def test_save_refuses_existing_outputs_and_writes_nothing(pair, tmp_path):
     out.mkdir()
     (out / "change_20200406_20210411_matrix_ha.csv").write_text("mine")
     result = change.compare(*pair)
-    with pytest.raises(OutputError, match=r"change_20200406_20210411_matrix_ha\.csv already exists; use --overwrite"):
+    with pytest.raises(OutputError, match=r"change_20200406_20210411_matrix_ha\.csv already exists; use overwrite=True to replace"):
         result.save(out)
     assert files(out) == ["change_20200406_20210411_matrix_ha.csv"]
     assert (out / "change_20200406_20210411_matrix_ha.csv").read_text() == "mine"
@@ -386,7 +386,7 @@ def test_different_grids_are_refused_without_align(tmp_path):
     shifted = write_map(tmp_path, AFTER, T2, transform=from_origin(ORIGIN[0] + PIXEL, ORIGIN[1], PIXEL, PIXEL))
     with pytest.raises(MapError, match=r"_landcover\.tif \(EPSG:32633, 6x4 px of 20 m at \(300000, 5900040\)\) and "
                                        r".*_landcover\.tif \(EPSG:32633, 6x4 px of 20 m at \(300020, 5900040\)\) are "
-                                       r"on different grids; pass --align"):
+                                       r"on different grids; pass align=True"):
         change.compare(before, shifted)
 
 
@@ -432,7 +432,7 @@ def test_other_crs_is_refused_then_aligned(tmp_path):
 
     xs, ys = warp(CRS_UTM, "EPSG:32632", [ORIGIN[0]], [ORIGIN[1]])
     other = write_map(tmp_path, AFTER, T2, crs="EPSG:32632", transform=from_origin(xs[0], ys[0], PIXEL, PIXEL))
-    with pytest.raises(MapError, match="EPSG:32632.*different grids; pass --align"):
+    with pytest.raises(MapError, match="EPSG:32632.*different grids; pass align=True"):
         change.compare(before, other)
     result = change.compare(before, other, align=True)
     assert result.after.map.crs == CRS_UTM and result.pixels["total"] == 24
@@ -462,7 +462,7 @@ def test_different_models_are_refused_unless_allowed(tmp_path, caplog):
     with pytest.raises(MapError, match=r"\(model eurosat-2020, sha256 aaaaaaaaaaaa\) and .* \(model eurosat-2021, "
                                        r"sha256 bbbbbbbbbbbb\) come from different models, whose difference mixes "
                                        r"algorithm change with land change; classify both dates with one model, or "
-                                       r"pass --allow-model-mismatch"):
+                                       r"pass allow_model_mismatch=True"):
         change.compare(before, after)
     result = change.compare(before, after, allow_model_mismatch=True)
     assert result.model_mismatch and "different models" in caplog.text
@@ -473,7 +473,7 @@ def test_different_models_are_refused_unless_allowed(tmp_path, caplog):
 def test_a_map_without_model_hash_is_refused_unless_allowed(tmp_path):
     before = write_map(tmp_path, BEFORE, T1, sha=None)
     after = write_map(tmp_path, AFTER, T2)
-    with pytest.raises(MapError, match=r"_landcover\.tif has no model hash \(S2LC_MODEL_SHA256\).*pass --allow-model-mismatch"):
+    with pytest.raises(MapError, match=r"_landcover\.tif has no model hash \(S2LC_MODEL_SHA256\).*pass allow_model_mismatch=True"):
         change.compare(before, after)
     assert change.compare(before, after, allow_model_mismatch=True).model_mismatch
 

@@ -182,7 +182,7 @@ def test_every_map_is_checked_against_the_first(tmp_path, series_files):
         change.time_series([*series_files, other_model])
     shifted = write_map(tmp_path / "shifted", DATE2, "20230101T100000",
                         transform=from_origin(ORIGIN[0] + PIXEL, ORIGIN[1], PIXEL, PIXEL))
-    with pytest.raises(MapError, match="different grids; pass --align"):
+    with pytest.raises(MapError, match="different grids; pass align=True"):
         change.time_series([*series_files, shifted])
     result = change.time_series([*series_files, shifted], align=True)
     assert result.aligned == (False, False, False, True)
@@ -237,7 +237,7 @@ def test_the_example_classifies_each_product_once_then_walks_the_series(tmp_path
     # a second run reuses the maps, and refuses to replace the change outputs without --overwrite
     assert example.main([*scenes, "-o", str(tmp_path)]) == 1
     assert sorted(classified) == sorted(scenes)
-    assert "already exist; use --overwrite" in capsys.readouterr().err
+    assert "already exist; use overwrite=True" in capsys.readouterr().err
 
 
 def test_a_stable_series_writes_an_empty_trajectory(tmp_path):

@@ -350,6 +350,18 @@ def test_cli_classify_and_exit_codes(tmp_path, l1c, toy):
         ro.chmod(0o700)
 
 
+def test_a_missing_gpu_names_the_parameter_in_python_and_the_option_on_the_command_line(tmp_path, l1c, toy, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ModelError) as caught:
+        classify(l1c, toy, device="cuda")
+    assert str(caught.value) == "device='cuda' asked for, but no CUDA GPU is available; use device='cpu' or device='auto'"
+    r = CliRunner().invoke(cli, ["classify", str(l1c), "-o", str(tmp_path / "o"), "--model", str(toy), "--device", "cuda"])
+    assert r.exit_code == 1
+    assert r.stderr == "Error: --device cuda asked for, but no CUDA GPU is available; use --device cpu or --device auto\n"
+
+
 def test_progress_bar_with_eta_unless_quiet(tmp_path, l1c, toy):
     r = CliRunner().invoke(cli, ["classify", str(l1c), "-o", str(tmp_path / "a"), "--model", str(toy)])
     assert r.exit_code == 0, r.output

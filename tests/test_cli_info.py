@@ -8,7 +8,6 @@ import rasterio
 from affine import Affine
 from click.testing import CliRunner
 
-from s2lc.cli.info import parse_bands_option
 from s2lc.cli.main import cli
 
 
@@ -57,12 +56,13 @@ def test_bands_option_names_geotiff_bands(tmp_path):
     assert meta["level"] == "GeoTIFF" and meta["bands_available"] == ["B02", "B03", "B04"] and meta["cloud_source"] is None
 
 
-@pytest.mark.parametrize("value", ["B04", "B04=one", "=1", "B04=1,,B03=2"])
-def test_a_malformed_bands_option_is_a_usage_error(l1c_old, value):
-    result = run("info", "--bands", value, l1c_old)
-    assert result.exit_code == 2 and "BAND=INDEX" in result.stderr
-
-
-def test_bands_option_parses():
-    assert parse_bands_option(None, None, " b04 = 1,B8A=2") == {"B04": 1, "B8A": 2}
-    assert parse_bands_option(None, None, None) is None
+@pytest.mark.parametrize("command", ["info", "classify"])
+@pytest.mark.parametrize("value", ["B04", "B04=one", "=1", "B04=1,=1", "B04=1,,B03=2", "B04=0", "B04=1,b04=2", ""])
+def test_a_malformed_bands_option_is_a_usage_error(l1c_old, tmp_path, command, value):
+    """info and classify read --bands with one parser, and refuse what it refuses in one line."""
+    out = ["-o", tmp_path / "out"] if command == "classify" else []
+    result = run(command, "--bands", value, *out, l1c_old)
+    message = result.stderr.strip()
+    assert result.exit_code == 2 and len(message.splitlines()) == 1, result.output
+    assert f"Invalid value for '--bands': {value!r}: " in message and "write BAND=INDEX pairs" in message
+    assert not (tmp_path / "out").exists()

@@ -1,10 +1,11 @@
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from s2lc import __version__
-from s2lc.cli.main import COMMANDS, cli
+from s2lc.cli.main import COMMANDS, cli, flag_spelling
 
 
 def test_version_and_help_list_every_command():
@@ -56,3 +57,17 @@ def test_help_does_not_import_torch():
     code = "import sys; from s2lc.cli.main import cli; cli(['--help'], standalone_mode=False); print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.stdout.strip().endswith("False"), r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("python, command_line", [
+    ("device='cuda' asked for; use device='cpu' or device='auto'", "--device cuda asked for; use --device cpu or --device auto"),
+    ("x: holds an earlier run; pass resume=True to continue it", "x: holds an earlier run; pass --resume to continue it"),
+    ("comparing anyway (allow_model_mismatch=True)", "comparing anyway (--allow-model-mismatch)"),
+    ("d: translate=40 must be below the patch size 32", "d: --translate 40 must be below the patch size 32"),
+    ("name them: bands={'B04': 1, 'B03': 2}", "name them: --bands B04=1,B03=2"),
+    ("does not match the given pretrained_sha256 (ab)", "does not match the given --pretrained-sha256 (ab)"),
+    # words that are also parameter names, and parameters the command line does not have, stay as they are
+    ("device 'cuda' has 3 bands; resume_from=True, layout=2", "device 'cuda' has 3 bands; resume_from=True, layout=2"),
+])
+def test_flag_spelling_writes_python_parameters_as_options(python, command_line):
+    assert flag_spelling(python) == command_line

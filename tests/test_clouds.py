@@ -190,7 +190,7 @@ def test_auto_on_a_geotiff_suggests_detection_only_when_it_has_the_bands(tmp_pat
     rgb = write_tif(tmp_path / "rgb.tif", data[:3], descriptions=["B04", "B03", "B02"])
     with caplog.at_level("WARNING"), open_product(full) as p:
         assert p.cloud_source is None
-    assert "ten.tif: a GeoTIFF carries no cloud mask" in caplog.text and "--clouds s2cloudless detects them" in caplog.text
+    assert "ten.tif: a GeoTIFF carries no cloud mask" in caplog.text and "clouds='s2cloudless' detects them" in caplog.text
     caplog.clear()
     with caplog.at_level("WARNING"), open_product(rgb) as p:
         assert p.cloud_source is None

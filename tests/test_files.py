@@ -59,7 +59,7 @@ def test_atomic_path_leaves_nothing_on_exception(tmp_path):
 def test_atomic_path_refuses_an_existing_file_and_leaves_it_untouched(tmp_path):
     out = tmp_path / "a.txt"
     out.write_text("old")
-    with pytest.raises(OutputError, match=r"a\.txt already exists; use --overwrite"):
+    with pytest.raises(OutputError, match=r"a\.txt already exists; use overwrite=True to replace"):
         with files.atomic_path(out, overwrite=False) as tmp:
             tmp.write_text("new")
     assert out.read_text() == "old"
@@ -161,6 +161,6 @@ def test_check_outputs_names_every_existing_file(tmp_path):
     a, b, c = tmp_path / "a.tif", tmp_path / "b.qml", tmp_path / "c.png"
     a.write_text("")
     b.write_text("")
-    with pytest.raises(OutputError, match=r"a\.tif, .*b\.qml already exist; use --overwrite"):
+    with pytest.raises(OutputError, match=r"a\.tif, .*b\.qml already exist; use overwrite=True"):
         files.check_outputs([a, b, c], overwrite=False)
     files.check_outputs([a, b, c], overwrite=True)

@@ -36,7 +36,7 @@ def test_one_run_writes_everything(data, tmp_path):
     assert c.scaling["src_max"] == 2750 and c.patch_size == 32
     assert c.training["dataset_sha256"] and c.training["split_sizes"]["test"] == 6
     assert c.metrics["test_accuracy"] == metrics["test_accuracy"]
-    with pytest.raises(ModelError, match="--resume"):
+    with pytest.raises(ModelError, match=r"holds an earlier run \(state.pt\); pass resume=True to continue it"):
         train(data, out, TrainConfig(**FAST), progress=False)
 
 
@@ -86,6 +86,8 @@ def test_cli_train_and_evaluate(data, tmp_path):
     assert "test_accuracy" in json.loads(r.stdout)
     contract, _, _ = read_contract(out / "model.safetensors")
     assert contract.training["config"]["translate"] == 2
+    r = runner.invoke(cli, ["train", str(data), "--epochs", "1", "-o", str(out)])  # again: refused, in options
+    assert r.exit_code == 1 and r.stderr == f"Error: {out}: holds an earlier run (state.pt); pass --resume to continue it or choose another folder\n"
     r = runner.invoke(cli, ["evaluate", str(out / "model.safetensors"), str(data), "--json"])
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)
@@ -272,7 +274,7 @@ def test_a_run_saved_before_haze_and_distillation_existed_resumes(data, tmp_path
     for key in ("haze", "teacher", "teacher_sha256", "distill", "translate", "blur"):
         del st["config"][key]
     torch.save(st, out / "state.pt")
-    with pytest.raises(ModelError, match=r"--haze was 0\.0"):
+    with pytest.raises(ModelError, match=r"resume=True with different settings \(haze was 0\.0\)"):
         train(data, out, TrainConfig(**{**FAST, "epochs": 1, "haze": 0.3}), resume=True, progress=False)
     assert train(data, out, cfg, resume=True, progress=False)["best_epoch"] == 1
 

@@ -434,7 +434,7 @@ def test_gpkg_with_no_polygons_is_still_a_valid_layer(tmp_path):
 def test_gpkg_refuses_existing_file_untouched(tmp_path):
     path = tmp_path / "p.gpkg"
     path.write_bytes(b"old")
-    with pytest.raises(OutputError, match="use --overwrite"):
+    with pytest.raises(OutputError, match="use overwrite=True"):
         _write_hand_gpkg(path)
     assert path.read_bytes() == b"old"
     _no_scratch(tmp_path)

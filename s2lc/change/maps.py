@@ -307,8 +307,8 @@ def check_comparable(before: DatedMap, after: DatedMap, *, align: bool = False,
                       f"(model {after.model}, sha256 {after.model_sha256[:12]}) come from different models, "
                       "whose difference mixes algorithm change with land change")
         if not allow_model_mismatch:
-            raise MapError(f"{reason}; classify both dates with one model, or pass --allow-model-mismatch")
-        logger.warning("%s; comparing anyway (--allow-model-mismatch)", reason)
+            raise MapError(f"{reason}; classify both dates with one model, or pass allow_model_mismatch=True")
+        logger.warning("%s; comparing anyway (allow_model_mismatch=True)", reason)
 
     crs = CRS.from_user_input(a.crs) if a.crs else None
     if crs is None or not crs.is_projected or (crs.linear_units or "").lower() not in ("metre", "meter"):
@@ -325,7 +325,7 @@ def check_comparable(before: DatedMap, after: DatedMap, *, align: bool = False,
         raise MapError(f"{before.name} and {after.name} do not overlap; compare maps of the same place")
     if not align:
         raise MapError(f"{before.name} ({_grid_text(a)}) and {after.name} ({_grid_text(b)}) are on different "
-                       "grids; pass --align to resample the second onto the first's grid")
+                       "grids; pass align=True to resample the second onto the first's grid")
     return mismatch
 
 

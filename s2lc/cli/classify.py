@@ -6,27 +6,16 @@ import json
 
 import click
 
-from s2lc.cli.main import clouds_option, output_folder, progress_enabled
-
-
-def _parse_bands(ctx, param, value):
-    if not value:
-        return None
-    out = {}
-    for item in value.split(","):
-        name, _, idx = item.partition("=")
-        if not idx.strip().isdigit():
-            raise click.BadParameter(f"expected BAND=INDEX pairs such as B04=1,B03=2,B02=3, got {item!r}")
-        out[name.strip().upper()] = int(idx)
-    return out
+from s2lc.cli.main import choice, clouds_option, output_folder, parse_bands_option, progress_enabled
+from s2lc.options import Device, Precision
 
 
 @click.command(short_help="Classify a Sentinel-2 product into a land-cover map.")
 @click.argument("product", type=click.Path(exists=True))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (created if needed).")
 @click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False), help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+@click.option("--device", default="auto", show_default=True, type=choice(Device))
+@click.option("--precision", default="auto", show_default=True, type=choice(Precision),
               help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
 @click.option("--tta", is_flag=True,
               help="Average each patch over its 8 flips/rotations: more accurate, 8x the model's time.")
@@ -36,7 +25,7 @@ def _parse_bands(ctx, param, value):
 @click.option("--max-cloud", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Patches with a larger cloud fraction are marked cloud.")
 @clouds_option
-@click.option("--bands", callback=_parse_bands, default=None, help="For a GeoTIFF: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
+@click.option("--bands", callback=parse_bands_option, default=None, help="For a GeoTIFF: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
 @click.option("--no-polygons", is_flag=True, help="Skip the GeoPackage of polygons.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary (provenance, areas, outputs) as JSON on stdout.")

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from s2lc.cli.main import progress_enabled
+from s2lc.cli.main import choice, progress_enabled
+from s2lc.options import Device, Precision
 
 
 @click.command(short_help="Evaluate a model on a dataset's test split.")
@@ -15,8 +16,8 @@ from s2lc.cli.main import progress_enabled
 @click.option("--split", default="test", show_default=True, type=click.Choice(["test", "val", "train", "all"]))
 @click.option("--tta", is_flag=True, help="Average over the 8 flips/rotations (test-time augmentation).")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]))
+@click.option("--device", default="auto", show_default=True, type=choice(Device))
+@click.option("--precision", default="auto", show_default=True, type=choice(Precision))
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON on stdout.")
 def evaluate(model, data, split, tta, batch_size, device, precision, as_json):
     """Evaluate MODEL (an s2lc checkpoint) on a split of DATA (EuroSAT-style folder or zip).

@@ -9,26 +9,9 @@ from typing import Any
 
 import click
 
-from s2lc.cli.main import clouds_option
+from s2lc.cli.main import clouds_option, parse_bands_option
 
-__all__ = ["info", "parse_bands_option", "summary"]
-
-
-def parse_bands_option(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> dict[str, int] | None:
-    """``"B04=1,B03=2,B02=3"`` -> ``{"B04": 1, "B03": 2, "B02": 3}`` (a click callback).
-
-    Raises:
-        click.BadParameter: not a comma-separated list of BAND=INDEX.
-    """
-    if value is None:
-        return None
-    mapping: dict[str, int] = {}
-    for item in value.split(","):
-        name, sep, index = item.partition("=")
-        if not sep or not name.strip() or not index.strip().isdigit():
-            raise click.BadParameter(f"{item!r} is not BAND=INDEX; write e.g. B04=1,B03=2,B02=3", ctx=ctx, param=param)
-        mapping[name.strip().upper()] = int(index)
-    return mapping
+__all__ = ["info", "summary"]
 
 
 def _percent(value: float | None) -> str:

@@ -1,4 +1,6 @@
-"""The ``s2lc`` click group: version, verbosity, logging and error reporting.
+"""The ``s2lc`` click group: version, verbosity, logging and error reporting, and what the
+commands share: choices built from :mod:`s2lc.options`, the ``--clouds`` and ``--bands`` options,
+and the options that library messages name as Python parameters (:data:`FLAGS`).
 
 Each command lives in its own module ``s2lc.cli.<name>`` exposing a click command of the same
 name; the group loads it only when it is invoked, so ``s2lc --help`` stays fast.
@@ -6,29 +8,106 @@ name; the group loads it only when it is invoked, so ``s2lc --help`` stays fast.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
 import logging
+import re
 import sys
 import traceback
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Callable, Iterator
 
 import click
 
 from s2lc import __version__
-from s2lc.errors import DependencyError, S2lcError
+from s2lc.errors import ArgumentError, DependencyError, S2lcError
+from s2lc.options import Clouds, parse_bands
 
-__all__ = ["cli", "clouds_option", "progress_enabled"]
+__all__ = ["FLAGS", "choice", "cli", "clouds_option", "flag_spelling", "parse_bands_option", "progress_enabled"]
 
-#: ``--clouds``: where the cloud mask comes from (s2lc.product.CLOUD_MODES, named here so that
-#: ``--help`` does not import the reader).
+
+def choice(kind: type[StrEnum]) -> click.Choice:
+    """A ``click.Choice`` of the values of one of :mod:`s2lc.options`' enums, in its order."""
+    return click.Choice([member.value for member in kind])
+
+
+#: ``--clouds``: where the cloud mask comes from.
 clouds_option = click.option(
-    "--clouds", default="auto", show_default=True, type=click.Choice(["auto", "product", "s2cloudless", "none"]),
+    "--clouds", default="auto", show_default=True, type=choice(Clouds),
     help="Cloud mask: the product's own (auto: else, for a Level-1C product without one, detected with "
          "s2cloudless if installed), detected with s2cloudless, or none.",
 )
+
+
+def parse_bands_option(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> dict[str, int] | None:
+    """The ``--bands`` callback: :func:`s2lc.options.parse_bands`, or None when the option is not given.
+
+    Raises:
+        click.BadParameter: not comma-separated BAND=INDEX pairs.
+    """
+    if value is None:
+        return None
+    try:
+        return parse_bands(value)
+    except ArgumentError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+#: The Python parameters that library messages name, and the options that set them: a message
+#: says ``device='cpu'`` or ``resume=True`` to a Python caller, and ``--device cpu`` or
+#: ``--resume`` on the command line (:func:`flag_spelling`).
+FLAGS = {
+    "align": "--align",
+    "allow_model_mismatch": "--allow-model-mismatch",
+    "bands": "--bands",
+    "clouds": "--clouds",
+    "device": "--device",
+    "overwrite": "--overwrite",
+    "pretrained": "--pretrained",
+    "pretrained_sha256": "--pretrained-sha256",
+    "resume": "--resume",
+    "translate": "--translate",
+}
+#: ``name=value`` (a string, a dict, True or a number); a name with an underscore also on its own.
+_PYTHON_SPELLING = re.compile(
+    r"\b(?P<name>" + "|".join(sorted(FLAGS, key=len, reverse=True)) + r")\b"
+    r"(?:=(?P<value>'[^']*'|\{[^{}]*\}|True|-?[0-9]+(?:\.[0-9]+)?))?"
+)
+
+
+def flag_spelling(message: str) -> str:
+    """``message`` with the Python parameters of :data:`FLAGS` written as their options:
+    ``device='cpu'`` -> ``--device cpu``, ``resume=True`` -> ``--resume``,
+    ``bands={'B04': 1, 'B03': 2}`` -> ``--bands B04=1,B03=2``. A name without a value is rewritten
+    only where it holds an underscore (``pretrained_sha256``): ``device`` alone is also a word."""
+
+    def flag(match: re.Match) -> str:
+        name, text = match["name"], match["value"]
+        if text is None:
+            return FLAGS[name] if "_" in name else match[0]
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):  # a string with a stray backslash: left as it is
+            return match[0]
+        if value is True:
+            return FLAGS[name]
+        if isinstance(value, dict):
+            value = ",".join(f"{k}={v}" for k, v in value.items())
+        return f"{FLAGS[name]} {value}"
+
+    return _PYTHON_SPELLING.sub(flag, message)
+
+
+class _FlagFormatter(logging.Formatter):
+    """s2lc's log messages with options where they name Python parameters (:func:`flag_spelling`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return flag_spelling(text) if record.name.partition(".")[0] == "s2lc" else text
+
 
 #: Command names in help order; a module that is not present is simply not listed.
 COMMANDS = ("info", "classify", "change", "train", "evaluate", "serve")
@@ -66,10 +145,10 @@ class LazyGroup(click.Group):
             raise
         except DependencyError as exc:  # an optional package to install: a usage error, exit 2
             _maybe_traceback(ctx)
-            raise click.UsageError(str(exc)) from exc
+            raise click.UsageError(flag_spelling(str(exc))) from exc
         except S2lcError as exc:
             _maybe_traceback(ctx)
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(flag_spelling(str(exc))) from exc
         except KeyboardInterrupt:
             raise click.Abort() from None
         except Exception as exc:  # an unexpected failure: one line, unless -v
@@ -154,7 +233,9 @@ def _more_or_fewer(sign: int) -> Callable[[click.Context, click.Parameter, int],
 
 def _set_verbosity(ctx: click.Context, verbosity: int) -> None:
     """Log at the level ``verbosity`` asks for, on stderr, and remember it for progress bars and tracebacks."""
-    logging.basicConfig(level=_log_level(verbosity), stream=sys.stderr, format="%(levelname)s: %(message)s", force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_FlagFormatter("%(levelname)s: %(message)s"))
+    logging.basicConfig(level=_log_level(verbosity), handlers=[handler], force=True)
     logging.captureWarnings(True)
     ctx.ensure_object(dict)
     ctx.obj["verbosity"] = verbosity

@@ -7,7 +7,8 @@ import logging
 
 import click
 
-from s2lc.cli.main import progress_enabled
+from s2lc.cli.main import choice, progress_enabled
+from s2lc.options import Device, Precision
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +27,8 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
               help="Patches per model batch; concurrent requests are batched together up to this.")
 @click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(0),
               help="How long a request waits for others to share its batch; 0 batches only what is already queued.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+@click.option("--device", default="auto", show_default=True, type=choice(Device))
+@click.option("--precision", default="auto", show_default=True, type=choice(Precision),
               help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
 def serve(host, port, model, max_upload_mb, batch_size, max_wait_ms, device, precision):
     """Serve POST /classify (multipart field 'file': an 8-bit RGB PNG/JPEG patch or a GeoTIFF of

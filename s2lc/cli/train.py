@@ -8,18 +8,17 @@ import sys
 
 import click
 
-from s2lc.cli.main import output_folder, progress_enabled
+from s2lc.cli.main import choice, output_folder, progress_enabled
+from s2lc.options import Arch, Device, Optimizer, Precision
 
 
 @click.command(short_help="Train a land-cover patch classifier.")
 @click.argument("data", type=click.Path(exists=True, dir_okay=True, file_okay=True))
 @click.option("--arch", default="resnet18", show_default=True,
-              type=click.Choice(["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18", "resnet18_fine",
-                                 "resnet18_fine40", "resnet34", "resnet50", "wide_resnet50_2"]),
-              help="Network architecture.")
+              type=choice(Arch), help="Network architecture.")
 @click.option("--input-size", default=None, type=click.IntRange(16, 1024), metavar="PIXELS",
               help="Resize patches to PIXELS x PIXELS inside the network (recorded in the model; default: as they are).")
-@click.option("--optimizer", default="sgd", show_default=True, type=click.Choice(["sgd", "adamw"]),
+@click.option("--optimizer", default="sgd", show_default=True, type=choice(Optimizer),
               help="SGD with Nesterov momentum, or AdamW (fine-tuning ImageNet weights: --lr 1e-3).")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(1), help="Training epochs.")
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
@@ -43,8 +42,8 @@ from s2lc.cli.main import output_folder, progress_enabled
 @click.option("--pretrained-sha256", default=None, help="Expected sha256 of the --pretrained file.")
 @click.option("--freeze-epochs", default=0, show_default=True, type=click.IntRange(0),
               help="Train only the head for this many epochs (backbone frozen), then unfreeze.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]))
-@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+@click.option("--device", default="auto", show_default=True, type=choice(Device))
+@click.option("--precision", default="auto", show_default=True, type=choice(Precision),
               help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
 @click.option("--weights-dtype", default="float16", show_default=True, type=click.Choice(["float16", "float32"]),
               help="Storage of the saved weights.")

@@ -20,6 +20,7 @@ from torch import nn
 
 from s2lc.errors import ModelError
 from s2lc.models.efficientnet import PackagedWeights, TimmBody, fold_batch_norms, packaged_weights_file, timm_keys
+from s2lc.options import Arch, choose
 
 __all__ = [
     "ARCHITECTURES",
@@ -193,7 +194,7 @@ def build_model(
     """A freshly initialised network.
 
     Args:
-        arch: a key of :data:`ARCHITECTURES`.
+        arch: a key of :data:`ARCHITECTURES` (an :class:`~s2lc.options.Arch`).
         in_bands: number of input bands (3 for RGB, 13 for MS).
         n_classes: number of output classes.
         mean, std: per-band normalisation of the 0–1 input (defaults 0.5 / 0.25).
@@ -202,8 +203,7 @@ def build_model(
     Raises:
         ModelError: unknown architecture, or an input size below 16 pixels.
     """
-    if arch not in ARCHITECTURES:
-        raise ModelError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    choose(Arch, arch, ModelError)
     if input_size is not None and input_size < 16:
         raise ModelError(f"input size {input_size} is too small for {arch}; give at least 16 pixels")
     spec = ARCHITECTURES[arch]
@@ -302,14 +302,14 @@ def _imagenet_state(spec: Architecture, source: str, sha256: str | None) -> dict
             return weights_enum.get_state_dict(progress=False, check_hash=True)
         except Exception as exc:
             raise ModelError(
-                f"cannot download ImageNet weights for {spec.name} ({exc}); pass a local file with --pretrained PATH"
+                f"cannot download ImageNet weights for {spec.name} ({exc}); pass a local file as pretrained='PATH'"
             ) from exc
     path = Path(source)
     if not path.is_file():
         raise ModelError(f"{path}: weights file not found; give an existing file or 'imagenet'")
     in_name = _HASH_IN_NAME.search(path.name)
     if sha256:
-        expected, what = sha256, "the given --pretrained-sha256"
+        expected, what = sha256, "the given pretrained_sha256"
     elif in_name:
         expected, what = in_name.group(1), "the hash in its name"
     elif packaged:
