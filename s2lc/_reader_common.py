@@ -6,8 +6,6 @@ Internal to :mod:`s2lc.product`; :class:`Grid` is public through it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,23 +19,11 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from s2lc.errors import ProductError
+from s2lc.gdal import gdal_env
 from s2lc.masks import GmlMask
 from s2lc.sentinel2 import QUANTIFICATION_VALUE
 
 logger = logging.getLogger(__name__)
-
-#: GDAL configuration for every open and read: JPEG 2000 decoding on all cores, and a block
-#: cache (MB) that holds a full-width strip of decoded JP2 tiles for a few bands but stays far
-#: below GDAL's default of 5 % of RAM, so reading a whole tile keeps memory bounded.
-GDAL_OPTIONS = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": 256}
-
-
-@contextmanager
-def gdal_env() -> Iterator[None]:
-    """The GDAL configuration s2lc reads under (:data:`GDAL_OPTIONS`)."""
-    with rasterio.Env(**GDAL_OPTIONS):
-        yield
-
 
 def one_line(text: object) -> str:
     """A GDAL message on one line."""

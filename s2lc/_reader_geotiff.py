@@ -17,8 +17,9 @@ from pathlib import Path
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-from s2lc._reader_common import DatasetPool, Grid, ProductSource, RasterRef, gdal_env, one_line
+from s2lc._reader_common import DatasetPool, Grid, ProductSource, RasterRef, one_line
 from s2lc.errors import BandError, ProductError
+from s2lc.gdal import gdal_env
 from s2lc.sentinel2 import BAND_IDS, band
 
 __all__ = ["open_geotiff", "parse_band_mapping"]

@@ -28,6 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from s2lc import __version__
 from s2lc.errors import ModelError
+from s2lc.gdal import gdal_env
 from s2lc.legend import Legend
 from s2lc.naming import OUTPUT_SUFFIXES
 from s2lc.sentinel2 import band
@@ -333,6 +334,7 @@ def _patch_sums(cells: np.ndarray, m: int, nr: int, nc: int) -> np.ndarray:
     return out
 
 
+@gdal_env()  # s2lc's GDAL configuration, as on the command line (the read-ahead thread enters it itself)
 def classify(
     product: "str | os.PathLike | Product",
     model: str | os.PathLike | None = None,

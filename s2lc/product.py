@@ -28,10 +28,11 @@ import numpy as np
 from rasterio.windows import Window
 
 from s2lc import clouds as cloud_detection
-from s2lc._reader_common import CloudLayer, DatasetPool, Grid, ProductSource, RasterRef, gdal_env
+from s2lc._reader_common import CloudLayer, DatasetPool, Grid, ProductSource, RasterRef
 from s2lc._reader_geotiff import open_geotiff
 from s2lc._reader_safe import open_safe
 from s2lc.errors import BandError, ProductError
+from s2lc.gdal import gdal_env
 from s2lc.masks import GmlMask, Masks, classi_cloud, rasterize_polygons, scl_cloud, scl_nodata
 from s2lc.options import Clouds, choose
 from s2lc.resampling import cell_index, source_window, upsample_cubic, upsample_nearest

@@ -222,11 +222,13 @@ def _decode_image(data: bytes, fmt: str, contract: ModelContract, filename: str,
 
 
 def _decode_geotiff(data: bytes, contract: ModelContract, filename: str, max_pixels: int) -> Upload:
-    import rasterio
     from rasterio.errors import RasterioError
     from rasterio.io import MemoryFile
 
-    with rasterio.Env(), MemoryFile(data) as mem:  # in memory (/vsimem/), private to this request
+    from s2lc.gdal import UPLOAD_NUM_THREADS, gdal_env
+
+    # s2lc's GDAL configuration in this worker thread; in memory (/vsimem/), private to this request
+    with gdal_env(GDAL_NUM_THREADS=UPLOAD_NUM_THREADS), MemoryFile(data) as mem:
         try:
             with mem.open() as ds:
                 if ds.width * ds.height > max_pixels:

@@ -62,6 +62,7 @@ from affine import Affine
 from rasterio.features import shapes
 
 from s2lc.errors import ArgumentError
+from s2lc.gdal import gdal_env
 from s2lc.sentinel2 import BAND_IDS, BANDS, SCL, band
 
 if TYPE_CHECKING:
@@ -299,7 +300,7 @@ def write_jp2(path: str | os.PathLike, data: np.ndarray, resolution: float, crs:
         crs=crs, transform=Affine(resolution, 0, origin[0], 0, -resolution, origin[1]),
         QUALITY=100, REVERSIBLE="YES", YCC="NO", BLOCKXSIZE=block, BLOCKYSIZE=block, NUM_THREADS="ALL_CPUS",
     )
-    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(path, "w", **profile) as dst:
+    with gdal_env(), rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
 
 

@@ -48,6 +48,7 @@ from s2lc.errors import ArgumentError, ArgumentTypeError, MapError, OutputError
 # check_outputs and staged_outputs are documented as writers.* (docs/outputs.md) from before
 # s2lc.files held them: kept importable from here
 from s2lc.files import atomic_path, atomic_paths, check_outputs, staged_outputs
+from s2lc.gdal import WHOLE_RASTER_CACHEMAX, gdal_env
 from s2lc.legend import LandCoverClass, Legend
 from s2lc.qgis import class_qml, confidence_qml
 
@@ -91,8 +92,6 @@ RESERVED_TAGS = ("S2LC_KIND", "S2LC_LEGEND", "S2LC_VERSION")
 
 _BLOCKSIZE = 512
 _COUNT_ROWS = 256
-#: GDAL's block cache (MB) while writing or reading a whole raster; unbounded, GDAL may cache 5 % of RAM.
-_GDAL_CACHE_MB = 64
 #: GDAL raster attribute table field types and usages (gdal.h GDALRATFieldType / GDALRATFieldUsage).
 _GFT_INTEGER, _GFT_STRING = 0, 2
 _GFU_GENERIC, _GFU_NAME, _GFU_MINMAX, _GFU_RED, _GFU_GREEN, _GFU_BLUE, _GFU_ALPHA = 0, 2, 5, 6, 7, 8, 9
@@ -270,14 +269,14 @@ def _write_cog(
     The band goes first, one row of blocks at a time, into a DEFLATE-compressed GTiff in GDAL's
     in-memory file system (about 1 MB for a class map of a whole tile), then GDAL's COG driver
     copies it to ``path`` and builds the overviews; no whole copy of ``data`` is made and GDAL's
-    block cache is held to :data:`_GDAL_CACHE_MB`. A whole tile (10980²) costs about 70 MB on top
-    of ``data``, uint8 or float32 (measured: docs/outputs.md).
+    block cache is held to :data:`s2lc.gdal.WHOLE_RASTER_CACHEMAX`. A whole tile (10980²) costs
+    about 70 MB on top of ``data``, uint8 or float32 (measured: docs/outputs.md).
     """
     height, width = data.shape
     profile = dict(driver="GTiff", width=width, height=height, count=1, dtype=data.dtype.name, crs=crs,
                    transform=transform, nodata=nodata, tiled=True, blockxsize=_BLOCKSIZE,
                    blockysize=_BLOCKSIZE, compress="deflate", zlevel=1)
-    with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB), MemoryFile() as mem:
+    with gdal_env(GDAL_CACHEMAX=WHOLE_RASTER_CACHEMAX), MemoryFile() as mem:
         with mem.open(**profile) as dst:
             if colormap is not None:  # before any pixel: libtiff cannot change the photometric tag later
                 dst.write_colormap(1, colormap)
@@ -510,7 +509,7 @@ def read_class_map(path: str | os.PathLike, kind: str | None = "classification")
             classes = _legend_from_json(tags["S2LC_LEGEND"])
         except (ValueError, KeyError, TypeError) as exc:
             raise MapError(f"not an s2lc classification map: {path} (its S2LC_LEGEND tag is malformed)") from exc
-        with rasterio.Env(GDAL_CACHEMAX=_GDAL_CACHE_MB):
+        with gdal_env(GDAL_CACHEMAX=WHOLE_RASTER_CACHEMAX):
             data = src.read(1)
         return ClassMap(data, src.transform, src.crs, classes, tags,
                         int(src.nodata) if src.nodata is not None else 0)

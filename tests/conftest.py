@@ -7,6 +7,7 @@ a product copy it first (:func:`copy_product`).
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,12 @@ from pathlib import Path
 import pytest
 
 from s2lc.testing import SHARED_DATA, T33UUU, make_product
+
+# As the command line does (s2lc.cli.main): torch's OpenMP threads wait passively, leaving the cores
+# to GDAL's decoding threads and to other work on the machine (spinning, they slow the suite several
+# times on two busy cores). OpenMP reads this when torch loads, which the tests do after this file;
+# importing s2lc no longer sets it. A value set in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 #: The real products of ../shared/data/s2 (absent in a fresh clone: those tests skip).
 REAL_DATA = SHARED_DATA / "s2"

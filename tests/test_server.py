@@ -365,6 +365,32 @@ def test_decoder_limits_pixels_and_notes_alpha_and_pixel_size():
     assert up.grid is None and up.notes[-1].startswith("pixels are 20 m")
 
 
+@pytest.mark.parametrize("outer", ["python", "cli"])
+def test_a_geotiff_is_decoded_under_s2lc_gdal_configuration_in_the_worker_thread(monkeypatch, outer):
+    """From Python, and under ``s2lc serve``, whose main thread holds s2lc's configuration."""
+    from contextlib import nullcontext
+
+    import rasterio
+    from rasterio.env import get_gdal_config
+
+    from s2lc.gdal import GDAL_OPTIONS, UPLOAD_NUM_THREADS, gdal_env
+
+    seen = []
+    real = rasterio.io.DatasetReader.read
+
+    def read(self, *args, **kwargs):
+        seen.append({k: get_gdal_config(k) for k in GDAL_OPTIONS})
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio.io.DatasetReader, "read", read)
+    data = geotiff(dn_raster(22, 64, 64))
+    with gdal_env() if outer == "cli" else nullcontext():
+        worker = threading.Thread(target=lambda: decode_upload(data, _contract(), "a.tif"))  # as the server's pool
+        worker.start()
+        worker.join()
+    assert seen and all(options == {**GDAL_OPTIONS, "GDAL_NUM_THREADS": UPLOAD_NUM_THREADS} for options in seen), seen
+
+
 def test_decoder_takes_a_big_jpeg_at_reduced_scale_within_the_pixel_limit():
     big = jpeg(np.repeat(np.repeat(rgb_patch(23, size=(10, 12)), 80, axis=0), 80, axis=1))  # 960 × 800
     up = decode_upload(big, _contract(), "photo.jpg", max_pixels=20_000)  # 1/8 scale: 120 × 100

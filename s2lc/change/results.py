@@ -53,6 +53,7 @@ from s2lc.change.maps import (
 from s2lc.change.outputs import trajectory_classes, write_pair, write_series
 from s2lc.errors import MapError
 from s2lc.files import make_folder, staged_outputs
+from s2lc.gdal import gdal_env
 from s2lc.legend import LandCoverClass
 from s2lc.naming import PAIR_SUFFIXES, SERIES_FILES
 
@@ -279,6 +280,7 @@ class ChangeResult:
         return paths
 
 
+@gdal_env()  # s2lc's GDAL configuration, as on the command line
 def compare(
     before: str | os.PathLike | DatedMap,
     after: str | os.PathLike | DatedMap,
@@ -482,6 +484,7 @@ class SeriesResult:
         return paths
 
 
+@gdal_env()  # s2lc's GDAL configuration, as on the command line
 def time_series(
     maps: Sequence[str | os.PathLike | DatedMap],
     *,

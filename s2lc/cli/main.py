@@ -12,6 +12,7 @@ import ast
 import importlib
 import importlib.util
 import logging
+import os
 import re
 import sys
 import traceback
@@ -24,6 +25,7 @@ import click
 
 from s2lc import __version__
 from s2lc.errors import ArgumentError, DependencyError, S2lcError
+from s2lc.gdal import gdal_env
 from s2lc.options import Clouds, parse_bands
 
 __all__ = ["FLAGS", "choice", "cli", "clouds_option", "flag_spelling", "parse_bands_option", "progress_enabled"]
@@ -124,7 +126,7 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS or importlib.util.find_spec(f"s2lc.cli.{cmd_name}") is None:
             return None
         module = importlib.import_module(f"s2lc.cli.{cmd_name}")
-        return _with_verbosity_options(getattr(module, cmd_name))
+        return _as_subcommand(getattr(module, cmd_name))
 
     def make_context(self, *args, **kwargs) -> click.Context:
         try:
@@ -211,8 +213,10 @@ def _one_line(exc: click.UsageError) -> click.UsageError:
     return one
 
 
-def _with_verbosity_options(command: click.Command) -> click.Command:
-    """``command`` taking -v and -q after its name too (``s2lc classify … -q``), as before it."""
+def _as_subcommand(command: click.Command) -> click.Command:
+    """``command`` taking -v and -q after its name too (``s2lc classify … -q``), as before it, and
+    doing its work under s2lc's GDAL configuration (:func:`s2lc.gdal.gdal_env`; entered when the
+    work starts, so that ``s2lc classify --help`` does not load GDAL)."""
     if not any(p.name == "verbose" for p in command.params):
         command.params += [
             click.Option(["-v", "--verbose"], count=True, expose_value=False, callback=_more_or_fewer(+1),
@@ -220,6 +224,7 @@ def _with_verbosity_options(command: click.Command) -> click.Command:
             click.Option(["-q", "--quiet"], count=True, expose_value=False, callback=_more_or_fewer(-1),
                          help="As s2lc -q: no progress bars; -qq: no warnings."),
         ]
+        command.callback = gdal_env()(command.callback)
     return command
 
 
@@ -252,3 +257,11 @@ def cli(ctx: click.Context, verbose: int, quiet: int) -> None:
     Messages and progress go to stderr; data (--json) goes to stdout.
     """
     _set_verbosity(ctx, verbose - quiet)
+    # s2lc decodes JPEG 2000 (GDAL's worker threads) while the network runs (torch's OpenMP
+    # threads). OpenMP workers that spin while they wait starve the decoder on a small machine,
+    # and each side then runs several times slower; passive waiting lets them share the cores.
+    # OpenMP reads this once, when torch loads, which the commands do in their bodies, after this
+    # line. Set here, at the command line's entry, rather than when s2lc is imported: a library
+    # import must not change the environment. A value the user set wins.
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
