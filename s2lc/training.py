@@ -38,7 +38,6 @@ from s2lc.errors import DatasetError, ModelError
 from s2lc.evaluation import classification_report
 from s2lc.inference import autocast, predict_proba, resolve_device, resolve_precision
 from s2lc.models import ARCHITECTURES, build_model, load_pretrained, require_imagenet_weights, set_backbone_trainable
-from s2lc.models.efficientnet import PackagedWeights, packaged_weights_file
 from s2lc.options import Arch, Optimizer, choose
 
 __all__ = ["OPTIMIZERS", "TrainConfig", "train"]
@@ -325,9 +324,7 @@ def train(
         except Exception:
             base_contract = None  # a plain safetensors weights file: handled by load_pretrained
     if config.pretrained and base_contract is None:
-        require_imagenet_weights(config.arch)  # refused before the data is read, not after
-        if config.pretrained == "imagenet" and isinstance(ARCHITECTURES[config.arch].weights, PackagedWeights):
-            packaged_weights_file(ARCHITECTURES[config.arch].weights, config.arch)  # installed?
+        require_imagenet_weights(config.arch, config.pretrained)  # refused before the data is read, not after
     if base_contract is not None and config.input_size is None and base_contract.input_size:
         config = replace(config, input_size=base_contract.input_size)  # a fine-tune keeps the size it starts from
     ds = load_dataset(data, progress=progress)

@@ -236,15 +236,20 @@ def set_backbone_trainable(model: PatchClassifier, trainable: bool) -> None:
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.(?:pth|pt|safetensors)$")
 
 
-def require_imagenet_weights(arch: str) -> Architecture:
+def require_imagenet_weights(arch: str, source: str | None = None) -> Architecture:
     """``arch``'s registry entry, refusing an architecture that has no ImageNet weights here.
+
+    With ``source="imagenet"``, weights that come in a package must also be installed.
 
     Raises:
         ModelError: ``arch`` has none (the compact ``resnet18_fine`` members).
+        DependencyError: its weights package is not installed.
     """
     spec = ARCHITECTURES[arch]
     if spec.weights is None:
         raise ModelError(f"{arch} has no ImageNet weights; train it from scratch or from an s2lc checkpoint")
+    if source == "imagenet" and isinstance(spec.weights, PackagedWeights):
+        packaged_weights_file(spec.weights, arch)
     return spec
 
 
@@ -340,7 +345,7 @@ def load_pretrained(model: PatchClassifier, arch: str, source: str, sha256: str 
         DependencyError: the weights package is not installed.
         ModelError: the file is missing, its checksum differs, or it does not fit the architecture.
     """
-    spec = require_imagenet_weights(arch)
+    spec = require_imagenet_weights(arch, source)
     state = _imagenet_state(spec, source, sha256)
     if any(k.startswith("_conv_stem.") for k in state):  # EfficientNet-PyTorch names: timm's
         state = {f"features.{k}": v for k, v in timm_keys(state, [len(s) for s in model.body.features.blocks]).items()}
