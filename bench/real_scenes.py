@@ -34,6 +34,7 @@ import numpy as np
 
 from s2lc.testing import SHARED_DATA as DATA
 from s2lc.testing import T33UUU, agreement
+
 HAZY = ("20150731", "20150820")  # the shared data's README: hazy or cloudy dates
 REFERENCE_FOREST = 2  # lulc_reference.tif: 2 = forest
 SIGMA_PX = 1.0
@@ -47,8 +48,8 @@ def _predict(loaded, stored: np.ndarray) -> np.ndarray:
 
 def eurosat_figures(loaded, zip_path: Path) -> tuple[dict, dict]:
     """Test, validation and blurred-validation accuracy; and each file's split (for the MS subset)."""
+    from s2lc.augment import blur_patches
     from s2lc.datasets import load_dataset
-    from s2lc.training import blur_patches
 
     ds = load_dataset(zip_path, classes=loaded.contract.classes)
     out = {}
@@ -71,6 +72,7 @@ def ms_subset_figures(loaded, folder: Path, zip_path: Path | None, split_of: dic
     import rasterio
     from PIL import Image
 
+    from s2lc.patches import model_input
     from s2lc.sentinel2 import EUROSAT_MS_ORDER
 
     c = loaded.contract
@@ -80,7 +82,8 @@ def ms_subset_figures(loaded, folder: Path, zip_path: Path | None, split_of: dic
     for f in files:
         with rasterio.open(f) as src:
             dn.append(src.read([i + 1 for i in take]).astype(np.float32))
-    stored = c.to_dst(np.stack(dn))
+    x, _ = model_input(np.moveaxis(np.stack(dn), 1, 0), c)  # band by band, as s2lc classify scales DN
+    stored = np.moveaxis(x, 0, 1)
     classes = list(c.classes)
     y = np.array([classes.index(f.parent.name) for f in files])
     pred_dn = _predict(loaded, stored).argmax(1)

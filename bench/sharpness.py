@@ -27,10 +27,10 @@ def texture(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(n,) fine texture and (n,) contrast of (n, bands, h, w) patches in the model's 0–255 units."""
     import torch
 
-    from s2lc.training import _gaussian_blur
+    from s2lc.augment import gaussian_blur
 
     x = torch.from_numpy(np.asarray(patches, dtype=np.float32)).mean(1, keepdim=True)
-    soft = _gaussian_blur(x, torch.ones(len(x)))
+    soft = gaussian_blur(x, torch.ones(len(x)))
     return (x - soft).abs().mean((1, 2, 3)).numpy(), x.std((1, 2, 3)).numpy()
 
 
@@ -41,11 +41,12 @@ def summary(patches: np.ndarray) -> dict:
 
 
 def main() -> None:
+    from s2lc.augment import blur_patches
     from s2lc.checkpoint import read_contract
     from s2lc.datasets import load_dataset
     from s2lc.models import SHIPPED_MODEL
+    from s2lc.patches import model_input
     from s2lc.product import open_product
-    from s2lc.training import blur_patches
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", help="EuroSAT RGB folder or zip")
@@ -62,7 +63,7 @@ def main() -> None:
     contract = read_contract(SHIPPED_MODEL)[0]  # the scaling to EuroSAT's units that s2lc classify applies
     with open_product(args.product, clouds="none") as product:
         water, forest = nir_proxies(product)
-        patches = whole_patches(contract.to_dst(np.stack(product.read(contract.bands))))
+        patches = whole_patches(model_input(product.read(contract.bands), contract)[0])
     crop = {
         "mostly_forest": summary(patches[forest > 0.5]),
         "mostly_water": summary(patches[water > 0.5]),

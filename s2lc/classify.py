@@ -1,4 +1,4 @@
-"""A Sentinel-2 scene to a land-cover map: tile, preprocess per the model's contract, infer, assemble.
+"""A Sentinel-2 scene to a land-cover map: read → cut → predict → assemble, then write.
 
 The scene is processed in strips of patch rows: a reader thread decodes the next strip while
 the model labels the current one, so memory stays bounded by a strip (about 1 024 rows) plus
@@ -21,10 +21,9 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from s2lc import __version__
 from s2lc.errors import ModelError
@@ -32,7 +31,7 @@ from s2lc.gdal import gdal_env
 from s2lc.legend import Legend
 from s2lc.naming import OUTPUT_SUFFIXES
 from s2lc.sentinel2 import band
-from s2lc.tiling import TileGrid
+from s2lc.tiling import Strip, TileGrid
 from s2lc.writers import count_codes
 
 if TYPE_CHECKING:
@@ -320,18 +319,256 @@ class _CellRows:
         return block
 
 
-def _cell_sums(mask: np.ndarray, s: int) -> np.ndarray:
-    """Sum of a (h, w) mask over s × s cells; h and w are multiples of s."""
-    h, w = mask.shape
-    return mask.reshape(h // s, s, w // s, s).sum(axis=(1, 3), dtype=np.int64)
+@dataclass
+class _Block:
+    """One strip of the scene as the model's input (the *read* stage's output).
+
+    Attributes:
+        strip: where it lies in the patch grid.
+        x: (bands, h', w') model input padded to whole patches.
+        valid: (h', w') bool, pixels holding data (False in the padding).
+        cloud: (h', w') bool cloud among the valid pixels, or None where the product has no mask.
+    """
+
+    strip: Strip
+    x: np.ndarray
+    valid: np.ndarray
+    cloud: np.ndarray | None
 
 
-def _patch_sums(cells: np.ndarray, m: int, nr: int, nc: int) -> np.ndarray:
-    out = np.zeros((nr, nc), np.int64)
-    for dr in range(m):
-        for dc in range(m):
-            out += cells[dr : dr + nr, dc : dc + nc]
-    return out
+@dataclass
+class _Cut:
+    """Which patches of a strip are labelled (the *cut* stage's output): (n_rows, cols) bool maps."""
+
+    todo: np.ndarray
+    empty: np.ndarray
+    cloudy: np.ndarray
+    valid_cells: np.ndarray  #: valid pixels per stride cell of the strip
+
+
+def _read(prod: "Product", contract, strip: Strip, timings: dict[str, float]) -> _Block:
+    """Read stage: a strip's bands scaled to the model's input, its validity and clouds, padded."""
+    from s2lc.patches import model_input, pad_block
+
+    t0 = time.perf_counter()
+    win = strip.window
+    masks = prod.read_masks(window=win, read_bands=contract.bands)  # NaN in the bands covers their NODATA
+    bands = (prod.read([b], window=win)[0] for b in contract.bands)  # band by band: one float copy at a time
+    x, valid = model_input(bands, contract, valid=~masks.nodata)
+    x, valid = pad_block(x, valid, strip.pad_bottom, strip.pad_right)
+    cloud = None
+    if masks.cloud is not None:
+        cloud = np.zeros_like(valid)
+        cloud[: masks.cloud.shape[0], : masks.cloud.shape[1]] = masks.cloud
+        cloud &= valid
+    timings["read"] += time.perf_counter() - t0
+    return _Block(strip, x, valid, cloud)
+
+
+def _read_ahead(prod: "Product", contract, strips: list[Strip], timings: dict[str, float]) -> Iterator[_Block]:
+    """The strips in order, the next one read on a thread while the caller works on the current one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_read, prod, contract, strips[0], timings)
+        for i in range(len(strips)):
+            block = pending.result()
+            if i + 1 < len(strips):
+                pending = pool.submit(_read, prod, contract, strips[i + 1], timings)
+            yield block
+
+
+def _cut(block: _Block, grid: TileGrid, max_cloud: float) -> _Cut:
+    """Cut stage: a patch without valid pixels is empty, one over ``max_cloud`` of them cloud is
+    cloudy, the rest are labelled."""
+    from s2lc.patches import cell_counts, patch_counts
+
+    m, nr, nc = grid.cells_per_patch, block.strip.n_rows, grid.cols
+    valid_cells = cell_counts(block.valid, grid.stride)
+    n_valid = patch_counts(valid_cells, m, nr, nc)
+    n_cloud = patch_counts(cell_counts(block.cloud, grid.stride), m, nr, nc) if block.cloud is not None else 0
+    empty = n_valid == 0
+    cloudy = ~empty & (n_cloud > max_cloud * n_valid)
+    return _Cut(~empty & ~cloudy, empty, cloudy, valid_cells)
+
+
+def _predict(loaded, block: _Block, grid: TileGrid, todo: np.ndarray, options: dict[str, Any],
+             timings: dict[str, float]) -> np.ndarray:
+    """Predict stage: (n_rows, cols, classes) probabilities, zero where ``todo`` is False."""
+    import torch
+
+    from s2lc.inference import predict_proba
+    from s2lc.patches import gather
+
+    n_classes = len(loaded.contract.classes)
+    probs = np.zeros(todo.shape + (n_classes,), np.float32)
+    rows, cols = np.nonzero(todo)
+    batch = options["batch_size"]
+    # one batch copied out at a time: at stride 8 a strip holds 64 x its pixels in patches
+    for start in range(0, len(rows), batch):
+        r, c = rows[start : start + batch], cols[start : start + batch]
+        sel = gather(block.x, grid, r, c)
+        t0 = time.perf_counter()
+        probs[r, c] = predict_proba(loaded.model, torch.from_numpy(sel), loaded.contract.divisor, **options)
+        timings["model"] += time.perf_counter() - t0
+    return probs
+
+
+class _Assembly:
+    """Assemble stage: strips' probabilities into the cell map, their validity into the pixel map,
+    and the patch and cloud tallies."""
+
+    def __init__(self, grid: TileGrid, n_classes: int):
+        self.grid = grid
+        self.mosaic = _Mosaic(grid, n_classes)
+        self.valid_bits: list[np.ndarray] = []  # packed per-pixel validity, strip by strip (1 bit a pixel)
+        self.cloud_pixels = 0
+        self.has_cloud_mask: bool | None = None
+        self.patches = {"total": len(grid), "classified": 0, "cloud": 0, "no_data": 0}
+
+    def add(self, block: _Block, cut: _Cut, probs: np.ndarray) -> None:
+        strip, stride = block.strip, self.grid.stride
+        last = strip.first_row + strip.n_rows == self.grid.rows
+        own_h = int(strip.window.height) if last else strip.n_rows * stride  # rows this strip owns
+        self.valid_bits.append(np.packbits(block.valid[:own_h, : int(strip.window.width)], axis=1))
+        self.has_cloud_mask = block.cloud is not None
+        if block.cloud is not None:
+            self.cloud_pixels += int(block.cloud[:own_h].sum())
+        own_cells = -(-own_h // stride)
+        first = strip.first_row
+        self.mosaic.valid[first : first + own_cells, : cut.valid_cells.shape[1]] = cut.valid_cells[:own_cells]
+        self.patches["classified"] += int(cut.todo.sum())
+        self.patches["cloud"] += int(cut.cloudy.sum())
+        self.patches["no_data"] += int(cut.empty.sum())
+        self.mosaic.add(first, probs, cut.todo)
+
+    def finish(self, cloud_code: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(class map on the pixel grid, cell codes, cell confidence)."""
+        cell_codes, cell_conf = self.mosaic.finish(cloud_code)
+        h, w = shape
+        class_map = _expand(cell_codes, self.grid.stride, h, w)
+        row = 0
+        for bits in self.valid_bits:  # no data → 0, strip by strip (a whole-tile mask is 120 MB)
+            valid = np.unpackbits(bits, axis=1, count=w).view(bool)
+            np.putmask(class_map[row : row + len(valid)], ~valid, 0)
+            row += len(valid)
+        return class_map, cell_codes, cell_conf
+
+
+def _check_product(prod: "Product", loaded) -> dict[str, float]:
+    """Refuse a product without the model's bands; warn of a level or resolution the model did not
+    see. Returns each band's resolution in the files read."""
+    contract = loaded.contract
+    name = contract.name or loaded.path.name
+    missing = [b for b in contract.bands if b not in prod.bands_available]
+    if missing:
+        raise ModelError(
+            f"{prod.path}: lacks band(s) {', '.join(missing)} that model {name} needs "
+            f"({', '.join(contract.bands)}); use a product with them or another model"
+        )
+    if prod.level != contract.level and prod.level in ("L1C", "L2A"):
+        logger.warning(
+            "model %s was trained on %s data but %s is %s: expect a domain shift (%s reflectance differs)",
+            name, contract.level, prod.id, prod.level,
+            "bottom-of-atmosphere" if prod.level == "L2A" else "top-of-atmosphere",
+        )
+    source_res = {b: prod.native_resolution(b) for b in contract.bands}
+    coarse = [b for b in contract.bands if source_res[b] > band(b).resolution]
+    if coarse:
+        logger.warning(
+            "%s: %s only at %s m in this product, %.0f x coarser than model %s saw in training: it gets "
+            "blurred patches and its map will be poor (smooth land comes out as one or two classes, such as "
+            "water or forest); use a product with the %s m bands", prod.id, ", ".join(coarse),
+            max(source_res[b] for b in coarse), max(source_res[b] / band(b).resolution for b in coarse), name,
+            min(band(b).resolution for b in coarse))
+    return source_res
+
+
+def _strip_rows(prod: "Product", bands: list[str], stride: int) -> int:
+    """Whole pieces of the band files (JPEG 2000 tiles) near 1 024 rows, a multiple of ``stride``."""
+    unit = math.lcm(prod.block_rows(bands), stride)
+    return unit * max(1, round(1024 / unit)) if unit <= 4096 else 1024
+
+
+def _stats(class_map: np.ndarray, prod: "Product", legend: Legend, assembly: _Assembly) -> dict[str, Any]:
+    """Areas per class, fractions and patch counts of a finished map."""
+    g = prod.grid
+    px_area = abs(g.transform.a * g.transform.e)
+    counts = count_codes(class_map)
+    n_px = class_map.size
+    n_valid_px = n_px - int(counts[0])
+    status = "ok" if assembly.patches["classified"] else ("no data" if n_valid_px == 0 else "all cloud")
+    has_mask = assembly.has_cloud_mask
+    return {
+        "status": status,
+        "pixels": n_px,
+        "pixel_area_m2": px_area,
+        "nodata_fraction": counts[0] / n_px,
+        "cloud_fraction": (assembly.cloud_pixels / n_valid_px) if (has_mask and n_valid_px) else None,
+        "map_cloud_fraction": counts[legend.cloud_code] / n_px,
+        "area_ha": {c.name: float(counts[c.code] * px_area / 1e4) for c in legend.classes},
+        "patches": dict(assembly.patches),
+    }
+
+
+def _provenance(prod: "Product", loaded, legend: Legend, stats: dict[str, Any], cloud_mask: bool | None,
+                source_res: dict[str, float], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Product, model and parameters of a map, as written into every output."""
+    contract = loaded.contract
+    sensing = prod.sensing_time
+    return {
+        "product_id": prod.id,
+        "product_path": str(prod.path),
+        "level": prod.level,
+        "baseline": prod.baseline,
+        "tile": prod.tile,
+        "sensing_time": sensing.isoformat() if isinstance(sensing, datetime) else sensing,
+        "offsets_applied": {b: prod.offsets.get(b, 0.0) for b in contract.bands},
+        "band_resolution_m": source_res,  # of the files read (resampled to the 10 m grid)
+        "cloud_fraction": stats["cloud_fraction"],
+        "cloud_mask": cloud_mask,
+        "cloud_source": prod.cloud_source,  # the product's mask layer, or "s2cloudless" where s2lc detected them
+        "model": {
+            "name": contract.name or loaded.path.stem,
+            "file": loaded.path.name,
+            "sha256": loaded.sha256,
+            "arch": contract.arch,
+            "bands": list(contract.bands),
+            "level": contract.level,
+        },
+        "s2lc_version": __version__,
+        "parameters": parameters,
+        "legend": {str(c.code): c.name for c in legend.classes},
+        "created": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+
+
+def _load(model, device: str, precision: str, max_cloud: float, stride: int):
+    """The model for inference, its device and autocast dtype, once the parameters are known to be usable."""
+    from s2lc.inference import resolve_device, resolve_precision
+
+    loaded = load_model(model)
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, dev)  # validates the name early
+    if not 0 <= max_cloud <= 1:
+        raise ModelError(f"max_cloud must be between 0 and 1, got {max_cloud}")
+    patch = int(loaded.contract.patch_size)
+    if stride <= 0 or patch % stride:
+        raise ModelError(f"stride {stride} must divide the model's patch size {patch} (e.g. 64, 32, 16)")
+    return loaded, dev, dtype
+
+
+def _label(prod: "Product", loaded, grid: TileGrid, rows_per_strip: int, max_cloud: float, options: dict[str, Any],
+           timings: dict[str, float], progress: bool) -> _Assembly:
+    """Every strip through read, cut and predict into one :class:`_Assembly`."""
+    from tqdm import tqdm
+
+    assembly = _Assembly(grid, len(loaded.contract.classes))
+    strips = list(grid.strips(rows_per_strip))
+    with tqdm(total=len(grid), desc=f"classifying {prod.id}", unit="patch", disable=not progress) as bar:
+        for block in _read_ahead(prod, loaded.contract, strips, timings):
+            cut = _cut(block, grid, max_cloud)
+            assembly.add(block, cut, _predict(loaded, block, grid, cut.todo, options, timings))
+            bar.update(block.strip.n_rows * grid.cols)
+    return assembly
 
 
 @gdal_env()  # s2lc's GDAL configuration, as on the command line (the read-ahead thread enters it itself)
@@ -351,6 +588,10 @@ def classify(
     progress: bool = False,
 ) -> Classification:
     """Classify a Sentinel-2 product (or a multi-band GeoTIFF) into a land-cover map.
+
+    The scene goes through named stages, strip by strip: *read* (bands scaled to the model's
+    input, validity and clouds, :mod:`s2lc.patches`), *cut* (which patches to label), *predict*,
+    and *assemble* (the cell mosaic into the map); :meth:`Classification.save` *writes*.
 
     Args:
         product: ``.SAFE`` folder, zipped ``.SAFE`` or GeoTIFF, or a product already opened with
@@ -383,186 +624,33 @@ def classify(
             a bad stride or device. CheckpointError: invalid model file.
     """
     import torch
-    from tqdm import tqdm
 
-    from s2lc.inference import predict_proba, resolve_device, resolve_precision
     from s2lc.product import Product, open_product
 
     t_start = time.perf_counter()
-    loaded = load_model(model)
+    loaded, dev, dtype = _load(model, device, precision, max_cloud, stride)
     contract = loaded.contract
-    dev = resolve_device(device)
-    dtype = resolve_precision(precision, dev)  # validates the name early
-    precision_used = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
-    if not 0 <= max_cloud <= 1:
-        raise ModelError(f"max_cloud must be between 0 and 1, got {max_cloud}")
     patch = int(contract.patch_size)
-    if stride <= 0 or patch % stride:
-        raise ModelError(f"stride {stride} must divide the model's patch size {patch} (e.g. 64, 32, 16)")
     legend = Legend.from_names(contract.classes)
     timings = {"read": 0.0, "model": 0.0}
+    options = {"batch_size": batch_size, "device": dev, "precision": precision, "tta": tta}
 
     # an open Product is used as it is (and left open); a path is opened and closed here
     opened = nullcontext(product) if isinstance(product, Product) else open_product(product, bands=bands, clouds=clouds)
     with opened as prod:
-        missing = [b for b in contract.bands if b not in prod.bands_available]
-        if missing:
-            raise ModelError(
-                f"{prod.path}: lacks band(s) {', '.join(missing)} that model {contract.name or loaded.path.name} needs "
-                f"({', '.join(contract.bands)}); use a product with them or another model"
-            )
-        if prod.level != contract.level and prod.level in ("L1C", "L2A"):
-            logger.warning(
-                "model %s was trained on %s data but %s is %s: expect a domain shift (%s reflectance differs)",
-                contract.name or loaded.path.name, contract.level, prod.id, prod.level,
-                "bottom-of-atmosphere" if prod.level == "L2A" else "top-of-atmosphere",
-            )
-        source_res = {b: prod.native_resolution(b) for b in contract.bands}
-        coarse = [b for b in contract.bands if source_res[b] > band(b).resolution]
-        if coarse:
-            logger.warning(
-                "%s: %s only at %s m in this product, %.0f x coarser than model %s saw in training: it gets "
-                "blurred patches and its map will be poor (smooth land comes out as one or two classes, such as "
-                "water or forest); use a product with the %s m bands", prod.id, ", ".join(coarse), max(source_res[b] for b in coarse),
-                max(source_res[b] / band(b).resolution for b in coarse), contract.name or loaded.path.name,
-                min(band(b).resolution for b in coarse))
-        g = prod.grid
-        grid = TileGrid(g.height, g.width, patch, stride)
-        mosaic = _Mosaic(grid, len(contract.classes))
-        m = grid.cells_per_patch
-        valid_bits = []  # packed per-pixel validity, strip by strip (1 bit a pixel)
-        cloud_pixels = 0
-        n_cloudy = n_empty = n_labelled = 0
-        has_cloud_mask = None
-        to_uint8 = bool(contract.scaling.get("round")) and contract.scaling["dst_max"] <= 255
-
-        def read(strip):
-            t0 = time.perf_counter()
-            win = strip.window
-            dst = np.empty((len(contract.bands), int(win.height), int(win.width)), np.uint8 if to_uint8 else np.float32)
-            invalid = np.zeros(dst.shape[1:], bool)
-            for i, b in enumerate(contract.bands):  # band by band: one float copy at a time
-                dn = prod.read([b], window=win)[0]
-                invalid |= np.isnan(dn)
-                dst[i] = contract.to_dst(dn)
-            del dn
-            masks = prod.read_masks(window=win, read_bands=contract.bands)  # NaN above covers their NODATA
-            valid = ~(masks.nodata | invalid)
-            cloud = masks.cloud & valid if masks.cloud is not None else None
-            dst[:, ~valid] = contract.scaling["nodata"]
-            pad = ((0, 0), (0, strip.pad_bottom), (0, strip.pad_right))
-            dst = np.pad(dst, pad, mode="symmetric")
-            timings["read"] += time.perf_counter() - t0
-            return strip, dst, valid, cloud
-
-        if strip_rows is None:  # whole pieces of the files (JPEG 2000 tiles), about 1 024 rows
-            unit = math.lcm(prod.block_rows(contract.bands), stride)
-            strip_rows = unit * max(1, round(1024 / unit)) if unit <= 4096 else 1024
-        strips = list(grid.strips(max(1, strip_rows // stride)))
-        bar = tqdm(total=len(grid), desc=f"classifying {prod.id}", unit="patch", disable=not progress)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(read, strips[0])
-            for i in range(len(strips)):
-                strip, dst, valid, cloud = pending.result()
-                if i + 1 < len(strips):
-                    pending = pool.submit(read, strips[i + 1])  # read ahead while the model works
-                has_cloud_mask = cloud is not None
-                nr, nc = strip.n_rows, grid.cols
-                last = strip.first_row + nr == grid.rows
-                own_h = strip.window.height if last else nr * stride  # rows this strip owns
-                valid_bits.append(np.packbits(valid[:own_h], axis=1))
-                if cloud is not None:
-                    cloud_pixels += int(cloud[:own_h].sum())
-                pad = ((0, strip.pad_bottom), (0, strip.pad_right))
-                vcells = _cell_sums(np.pad(valid, pad), stride)
-                ccells = _cell_sums(np.pad(cloud, pad), stride) if cloud is not None else np.zeros_like(vcells)
-                own_cells = -(-own_h // stride)
-                mosaic.valid[strip.first_row : strip.first_row + own_cells, : vcells.shape[1]] = vcells[:own_cells]
-                n_valid = _patch_sums(vcells, m, nr, nc)
-                n_cloud = _patch_sums(ccells, m, nr, nc)
-                empty = n_valid == 0
-                cloudy = ~empty & (n_cloud > max_cloud * n_valid)
-                todo = ~empty & ~cloudy
-                n_empty += int(empty.sum())
-                n_cloudy += int(cloudy.sum())
-                n_labelled += int(todo.sum())
-                probs = np.zeros((nr, nc, len(contract.classes)), np.float32)
-                if todo.any():
-                    views = sliding_window_view(dst, (patch, patch), axis=(1, 2))[:, ::stride, ::stride]
-                    rows, cols = np.nonzero(todo)
-                    out = np.empty((len(rows), len(contract.classes)), np.float32)
-                    # one batch copied out at a time: at stride 8 a strip holds 64 x its pixels in patches
-                    for start in range(0, len(rows), batch_size):
-                        r, c = rows[start : start + batch_size], cols[start : start + batch_size]
-                        sel = np.ascontiguousarray(views[:, r, c].transpose(1, 0, 2, 3))
-                        t0 = time.perf_counter()
-                        out[start : start + batch_size] = predict_proba(
-                            loaded.model, torch.from_numpy(sel), contract.divisor, batch_size=batch_size, device=dev,
-                            precision=precision, tta=tta)
-                        timings["model"] += time.perf_counter() - t0
-                    probs[rows, cols] = out
-                mosaic.add(strip.first_row, probs, todo)
-                bar.update(nr * nc)
-        bar.close()
-
-        cell_codes, cell_conf = mosaic.finish(legend.cloud_code)
-        h, w = g.height, g.width
-        dst = valid = cloud = views = sel = None  # let the last strip's arrays go
-        class_map = _expand(cell_codes, stride, h, w)
-        row = 0
-        for bits in valid_bits:  # no data → 0, strip by strip (a whole-tile mask is 120 MB)
-            valid = np.unpackbits(bits, axis=1, count=w).view(bool)
-            np.putmask(class_map[row : row + len(valid)], ~valid, 0)
-            row += len(valid)
-
-        px_area = abs(g.transform.a * g.transform.e)
-        counts = count_codes(class_map)
-        n_px = h * w
-        n_valid_px = n_px - int(counts[0])
-        area_ha = {c.name: float(counts[c.code] * px_area / 1e4) for c in legend.classes}
-        status = "ok" if n_labelled else ("no data" if n_valid_px == 0 else "all cloud")
-        cloud_fraction = (cloud_pixels / n_valid_px) if (has_cloud_mask and n_valid_px) else None
-        stats = {
-            "status": status,
-            "pixels": n_px,
-            "pixel_area_m2": px_area,
-            "nodata_fraction": counts[0] / n_px,
-            "cloud_fraction": cloud_fraction,
-            "map_cloud_fraction": counts[legend.cloud_code] / n_px,
-            "area_ha": area_ha,
-            "patches": {"total": len(grid), "classified": n_labelled, "cloud": n_cloudy, "no_data": n_empty},
-            "seconds": {"read": timings["read"], "model": timings["model"], "total": time.perf_counter() - t_start},
-        }
-        sensing = prod.sensing_time
-        provenance = {
-            "product_id": prod.id,
-            "product_path": str(prod.path),
-            "level": prod.level,
-            "baseline": prod.baseline,
-            "tile": prod.tile,
-            "sensing_time": sensing.isoformat() if isinstance(sensing, datetime) else sensing,
-            "offsets_applied": {b: prod.offsets.get(b, 0.0) for b in contract.bands},
-            "band_resolution_m": source_res,  # of the files read (resampled to the 10 m grid)
-            "cloud_fraction": cloud_fraction,
-            "cloud_mask": has_cloud_mask,
-            "cloud_source": prod.cloud_source,  # the product's mask layer, or "s2cloudless" where s2lc detected them
-            "model": {
-                "name": contract.name or loaded.path.stem,
-                "file": loaded.path.name,
-                "sha256": loaded.sha256,
-                "arch": contract.arch,
-                "bands": list(contract.bands),
-                "level": contract.level,
-            },
-            "s2lc_version": __version__,
-            "parameters": {"stride": stride, "max_cloud": max_cloud, "batch_size": batch_size,
-                           "device": str(dev), "precision": precision, "precision_used": precision_used,
-                           "tta": tta, "patch_size": patch},
-            "legend": {str(c.code): c.name for c in legend.classes},
-            "created": datetime.now().astimezone().isoformat(timespec="seconds"),
-        }
-        if status != "ok":
+        source_res = _check_product(prod, loaded)
+        grid = TileGrid(prod.grid.height, prod.grid.width, patch, stride)
+        rows = strip_rows or _strip_rows(prod, list(contract.bands), stride)
+        assembly = _label(prod, loaded, grid, max(1, rows // stride), max_cloud, options, timings, progress)
+        class_map, cell_codes, cell_conf = assembly.finish(legend.cloud_code, prod.grid.shape)
+        stats = _stats(class_map, prod, legend, assembly)
+        stats["seconds"] = {**timings, "total": time.perf_counter() - t_start}
+        precision_used = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+        parameters = {"stride": stride, "max_cloud": max_cloud, "batch_size": batch_size, "device": str(dev),
+                      "precision": precision, "precision_used": precision_used, "tta": tta, "patch_size": patch}
+        provenance = _provenance(prod, loaded, legend, stats, assembly.has_cloud_mask, source_res, parameters)
+        if stats["status"] != "ok":
             logger.warning("%s: no clear land to classify (%s): %.0f %% no data, %.0f %% cloud; the map says so",
-                           prod.id, status, 100 * stats["nodata_fraction"], 100 * stats["map_cloud_fraction"])
-        return Classification(class_map, g.transform, g.crs, legend, cell_codes, cell_conf, stride,
+                           prod.id, stats["status"], 100 * stats["nodata_fraction"], 100 * stats["map_cloud_fraction"])
+        return Classification(class_map, prod.grid.transform, prod.grid.crs, legend, cell_codes, cell_conf, stride,
                               prod.id, stats, provenance, _true_colour(prod))

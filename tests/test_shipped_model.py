@@ -49,7 +49,7 @@ def test_shipped_model_keeps_its_accuracy_on_softer_patches():
     from 98 % to 44 % on validation; the shipped model was fine-tuned with --blur and --haze."""
     from s2lc.datasets import load_dataset
     from s2lc.inference import predict_proba
-    from s2lc.training import blur_patches
+    from s2lc.augment import blur_patches
 
     loaded = load_checkpoint(SHIPPED_MODEL)
     ds = load_dataset(EUROSAT)

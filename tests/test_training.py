@@ -4,14 +4,19 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from patches import CLASSES, make_rgb_dataset
 
+import s2lc.augment as augment
 import s2lc.training as training
 from s2lc.checkpoint import load_checkpoint, read_contract
 from s2lc.cli.main import cli
 from s2lc.errors import ModelError
 from s2lc.training import TrainConfig, train
 
-from patches import CLASSES, make_rgb_dataset
+
+def _degrading(config: TrainConfig) -> dict:
+    return {"blur": config.blur, "haze": config.haze, "seed": config.seed}
+
 
 FAST = dict(arch="resnet18", epochs=2, batch_size=8, lr=0.05, precision="fp32", device="cpu")
 
@@ -167,28 +172,28 @@ def test_distillation_refuses_a_teacher_of_other_classes_or_hash(data, tmp_path)
 def test_haze_lifts_half_the_patches_towards_a_bright_airlight():
     g = torch.Generator().manual_seed(0)
     black = torch.zeros(400, 3, 8, 8)
-    out = training._augment(black, g, jitter=0.0, clamp=True, haze=0.6)
+    out = augment.augment(black, g, jitter=0.0, clamp=True, haze=0.6)
     hazy = out.flatten(1).amax(1) > 0
     assert 0.4 < hazy.float().mean() < 0.6  # half the patches
     assert (out[~hazy] == 0).all()
     lifted = out[hazy]
     assert lifted.max() <= 0.6 + 1e-6 and (lifted.std(dim=(2, 3)) < 1e-6).all()  # a(1 - t) ≤ 0.6, flat per band
-    white = training._augment(torch.ones(400, 3, 8, 8), g, jitter=0.0, clamp=True, haze=0.6)
+    white = augment.augment(torch.ones(400, 3, 8, 8), g, jitter=0.0, clamp=True, haze=0.6)
     assert white.min() >= 0.5 - 1e-6 and white.max() <= 1.0
-    assert torch.equal(training._augment(black, g, jitter=0.0, clamp=True, haze=0.0), black)
+    assert torch.equal(augment.augment(black, g, jitter=0.0, clamp=True, haze=0.0), black)
 
 
 def test_translate_shifts_each_patch_by_at_most_its_pixels_with_mirrored_edges():
     g = torch.Generator().manual_seed(0)
     x = torch.zeros(300, 1, 16, 16)
     x[:, :, 8, 8] = 1.0  # one bright pixel in the middle of each patch
-    out = training._augment(x, g, jitter=0.0, clamp=True, translate=3)
+    out = augment.augment(x, g, jitter=0.0, clamp=True, translate=3)
     assert out.shape == x.shape
     where = torch.stack([torch.nonzero(o[0])[0] for o in out])  # flips/rotations move (8, 8) to (7|8, 7|8)
     assert (where >= 7 - 3).all() and (where <= 8 + 3).all()
     assert len({tuple(w) for w in where.tolist()}) > 30  # many different shifts, not one
     ramp = torch.linspace(0.2, 0.9, 8).repeat(200, 1, 8, 1)  # edges mirrored: no zero-filled gap,
-    shifted = training._augment(ramp, g, jitter=0.0, clamp=True, translate=2)  # no value from outside
+    shifted = augment.augment(ramp, g, jitter=0.0, clamp=True, translate=2)  # no value from outside
     assert shifted.min() >= 0.2 and shifted.max() <= 0.9
     from s2lc.inference import d4_views
 
@@ -196,8 +201,8 @@ def test_translate_shifts_each_patch_by_at_most_its_pixels_with_mirrored_edges()
     moved = [not any(torch.equal(o[None], v) for v in views) for o in shifted]
     assert sum(moved) > 100  # most are shifted (a shift of 0 both ways, or along the ramp's flat axis, is not)
     before = g.get_state()
-    assert torch.equal(training._augment(x, g, jitter=0.0, clamp=True, translate=0),
-                       training._augment(x, torch.Generator().set_state(before), jitter=0.0, clamp=True))
+    assert torch.equal(augment.augment(x, g, jitter=0.0, clamp=True, translate=0),
+                       augment.augment(x, torch.Generator().set_state(before), jitter=0.0, clamp=True))
     with pytest.raises(ModelError, match="translate must be"):
         train("unused", "unused", TrainConfig(translate=32), progress=False)
 
@@ -206,7 +211,7 @@ def test_blur_softens_half_the_patches_and_keeps_their_mean():
     g = torch.Generator().manual_seed(0)
     x = torch.zeros(400, 3, 16, 16)
     x[:, :, ::2, :] = 1.0  # stripes: the sharpest texture there is
-    out = training._augment(x, g, jitter=0.0, clamp=True, blur=2.0)
+    out = augment.augment(x, g, jitter=0.0, clamp=True, blur=2.0)
     assert out.shape == x.shape
     rows, cols = (out.diff(dim=d).abs().mean(dim=(1, 2, 3)) for d in (2, 3))
     contrast = torch.maximum(rows, cols)  # rotations turn the stripes either way
@@ -216,13 +221,13 @@ def test_blur_softens_half_the_patches_and_keeps_their_mean():
     assert out.min() >= 0 and out.max() <= 1
     one = torch.zeros(1, 1, 15, 15)
     one[0, 0, 7, 7] = 1.0  # an impulse spreads as a Gaussian of the asked sigma
-    spread = training._gaussian_blur(one, torch.tensor([1.5]))[0, 0]
+    spread = augment.gaussian_blur(one, torch.tensor([1.5]))[0, 0]
     offset = torch.arange(15.0) - 7
     assert spread.sum() == pytest.approx(1.0, abs=1e-5)
     assert float((spread.sum(1) * offset**2).sum()) ** 0.5 == pytest.approx(1.5, abs=0.02)
     before = g.get_state()
-    assert torch.equal(training._augment(x, g, jitter=0.0, clamp=True, blur=0.0),
-                       training._augment(x, torch.Generator().set_state(before), jitter=0.0, clamp=True))
+    assert torch.equal(augment.augment(x, g, jitter=0.0, clamp=True, blur=0.0),
+                       augment.augment(x, torch.Generator().set_state(before), jitter=0.0, clamp=True))
     with pytest.raises(ModelError, match="blur must be"):
         train("unused", "unused", TrainConfig(blur=5), progress=False)
 
@@ -253,17 +258,17 @@ def test_the_degraded_validation_copy_is_a_fixed_draw_in_the_images_dtype():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (40, 3, 16, 16), dtype=np.uint8)
     cfg = TrainConfig(blur=1.5, haze=0.3)
-    a = training._degraded_copy(images, 255.0, cfg, torch.ones(3), clamp=True, chunk=16)
-    b = training._degraded_copy(images, 255.0, cfg, torch.ones(3), clamp=True, chunk=16)
+    a = augment.degraded_copy(images, 255.0, **_degrading(cfg), airlight=torch.ones(3), clamp=True, chunk=16)
+    b = augment.degraded_copy(images, 255.0, **_degrading(cfg), airlight=torch.ones(3), clamp=True, chunk=16)
     assert a.dtype == np.uint8 and a.shape == images.shape and np.array_equal(a, b)  # the same draw every epoch
     # flips/rotations move pixels but keep their values: count the patches whose values changed
     changed = (np.sort(a.reshape(40, -1), 1) != np.sort(images.reshape(40, -1), 1)).any(1)
     assert 10 < changed.sum() < 40  # blurred or hazed (each on half), a few neither
-    assert training._degraded_copy(images, 255.0, TrainConfig(), torch.ones(3), clamp=True) is None
+    assert augment.degraded_copy(images, 255.0, **_degrading(TrainConfig()), airlight=torch.ones(3), clamp=True) is None
     ms = rng.integers(0, 10000, (8, 13, 16, 16), dtype=np.uint16)
-    assert training._degraded_copy(ms, 10000.0, TrainConfig(blur=1.0), torch.ones(13), clamp=False).dtype == np.uint16
+    assert augment.degraded_copy(ms, 10000.0, **_degrading(TrainConfig(blur=1.0)), airlight=torch.ones(13), clamp=False).dtype == np.uint16
     tiny = torch.rand(4, 3, 6, 6)  # a kernel wider than the patch is cut to fit, not an error
-    assert training._gaussian_blur(tiny, torch.full((4,), 4.0)).shape == tiny.shape
+    assert augment.gaussian_blur(tiny, torch.full((4,), 4.0)).shape == tiny.shape
 
 
 def test_a_run_saved_before_haze_and_distillation_existed_resumes(data, tmp_path):
@@ -313,14 +318,14 @@ def test_an_old_hazy_run_resumes_with_its_best_epoch_scored_on_degraded_validati
 
 
 def test_haze_airlight_is_scaled_to_reflectance_and_falls_with_wavelength():
-    from s2lc.datasets import PatchDataset
     from s2lc.checkpoint import MS_SCALING, RGB_SCALING
+    from s2lc.datasets import PatchDataset
 
     def ds(kind, bands):
         return PatchDataset(np.zeros((1, len(bands), 4, 4), np.uint8), np.zeros(1, np.int64), ["a"], ["A"], bands, kind, "x", "0")
 
-    assert torch.equal(training._airlight_scale(ds("rgb", ["B04", "B03", "B02"]), RGB_SCALING), torch.ones(3))
-    ms = training._airlight_scale(ds("ms", ["B01", "B02", "B04", "B08", "B12"]), MS_SCALING)
+    assert torch.equal(augment.airlight_scale(ds("rgb", ["B04", "B03", "B02"]), RGB_SCALING), torch.ones(3))
+    ms = augment.airlight_scale(ds("ms", ["B01", "B02", "B04", "B08", "B12"]), MS_SCALING)
     assert ms[0] == pytest.approx(0.275) and ms[1] == pytest.approx(0.275, rel=0.01)  # reflectance 0.275 at ≤ 490 nm
     assert ms[1] > ms[2] > ms[3] > ms[4] and ms[4] < 0.07
     with pytest.raises(ModelError, match="haze must be"):
