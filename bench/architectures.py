@@ -5,8 +5,8 @@ network (the contract's ``input_size``), as a model trained at that size runs.
 
 For each architecture: parameters, checkpoint size (float16 weights, as s2lc saves them),
 and inference patches/s at batch 256, batch norm folded into the convolutions as s2lc runs
-it, in bf16 autocast (the CPU default where supported) and in fp32, after a warm-up batch. Accuracy is not measured here (it needs training):
-see docs/model-card.md.
+it, in bf16 autocast (the CPU default where supported) and in fp32, after a warm-up batch.
+Accuracy is not measured here (it needs training): see docs/model-card.md.
 
 Usage: python bench/architectures.py [--arch resnet18 ...] [--input-size 64 96 128] [--n 1024] [--json OUT]
 """

@@ -21,11 +21,11 @@ import numpy as np
 
 
 def main() -> None:
+    from s2lc.augment import blur_patches
     from s2lc.checkpoint import load_checkpoint
     from s2lc.datasets import load_dataset
     from s2lc.inference import predict_proba
     from s2lc.models import SHIPPED_MODEL
-    from s2lc.augment import blur_patches
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", help="EuroSAT folder or zip")

@@ -98,7 +98,9 @@ def bench_model(model_path: str | None, n: int = 4096, batch: int = 256) -> tupl
         t0 = time.perf_counter()
         predict_proba(loaded.model, x, loaded.contract.divisor, batch_size=batch, precision=precision)
         rates[precision] = n / (time.perf_counter() - t0)
-    return rates["auto"], {"arch": loaded.contract.arch, "patches_per_s_fp32": rates["fp32"], "file_mb": loaded.path.stat().st_size / 1e6}
+    return rates["auto"], {
+        "arch": loaded.contract.arch, "patches_per_s_fp32": rates["fp32"], "file_mb": loaded.path.stat().st_size / 1e6
+    }
 
 
 def bench_origin(n: int = 24) -> float:

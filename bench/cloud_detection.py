@@ -58,7 +58,8 @@ def make_tile(root: Path, size: int, seed: int = 0) -> Path:
             x = (np.arange(n) * factor) // 64
             block = per_cell[np.ix_(y, x)] * (0.95 + 0.1 * rng.random((r1 - r0, n)))
             out[r0:r1] = np.clip(block, 1, 65535).astype(np.uint16)
-        out[rows.start // factor : rows.stop // factor, cols.start // factor : cols.stop // factor] = testing.CLOUD_SPECTRUM[index]
+        out[rows.start // factor : rows.stop // factor,
+            cols.start // factor : cols.stop // factor] = testing.CLOUD_SPECTRUM[index]
         rel = testing.image_file("L1C", band_id)
         files.append(rel)
         path = safe / f"{rel}.jp2"

@@ -141,7 +141,10 @@ class DatasetPool:
                 with gdal_env():
                     self._open[path] = rasterio.open(path)
             except RasterioError as exc:
-                raise ProductError(f"{name}: cannot be opened as a raster ({one_line(exc)}); the file is damaged or truncated, re-download the product") from None
+                raise ProductError(
+                    f"{name}: cannot be opened as a raster ({one_line(exc)}); "
+                    "the file is damaged or truncated, re-download the product"
+                ) from None
         return self._open[path]
 
     def read(self, ref: RasterRef, window: Window | None, indexes: int | list[int] | None = None,
@@ -160,7 +163,9 @@ class DatasetPool:
             with gdal_env():
                 return dataset.read(ref.index if indexes is None else indexes, window=window, **resampled)
         except RasterioError as exc:
-            raise ProductError(f"{ref.name}: cannot read its pixels ({one_line(exc)}); the file is damaged or truncated, re-download the product") from None
+            raise ProductError(
+                f"{ref.name}: cannot read its pixels ({one_line(exc)}); the file is damaged or truncated, re-download the product"
+            ) from None
 
     def close(self) -> None:
         """Close every dataset."""

@@ -86,7 +86,9 @@ def open_geotiff(path: Path, bands: Mapping[str, int] | None, pool: DatasetPool)
     if t.is_identity:  # rasterio's default when the file has none
         raise ProductError(f"{name}: has no geotransform (where its pixels are); export it georeferenced")
     if t.b or t.d or t.a <= 0 or t.e >= 0:
-        raise ProductError(f"{name}: its grid is rotated or not north-up (transform {tuple(t)[:6]}); warp it to a north-up grid first")
+        raise ProductError(
+            f"{name}: its grid is rotated or not north-up (transform {tuple(t)[:6]}); warp it to a north-up grid first"
+        )
     if bands is not None:
         mapping = parse_band_mapping(bands, dataset.count, name)
     else:
@@ -98,7 +100,9 @@ def open_geotiff(path: Path, bands: Mapping[str, int] | None, pool: DatasetPool)
                     raise ProductError(f"{name}: bands {found[band_id]} and {index} are both described as {band_id}; {_HINT}")
                 found[band_id] = index
         if not found:
-            raise ProductError(f"{name}: its band descriptions {list(dataset.descriptions)} do not name Sentinel-2 bands; {_HINT}")
+            raise ProductError(
+                f"{name}: its band descriptions {list(dataset.descriptions)} do not name Sentinel-2 bands; {_HINT}"
+            )
         mapping = {b: found[b] for b in BAND_IDS if b in found}
     resolution = int(round(t.a))
     refs = {}

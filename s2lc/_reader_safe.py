@@ -43,7 +43,9 @@ __all__ = ["open_safe"]
 logger = logging.getLogger(__name__)
 
 #: Bands tried, in order, as the reference for "DN = NODATA means no data" (finest first, then this order).
-REFERENCE_BANDS: tuple[str, ...] = ("B04", "B03", "B02", "B08") + tuple(b for b in BAND_IDS if b not in ("B04", "B03", "B02", "B08"))
+REFERENCE_BANDS: tuple[str, ...] = ("B04", "B03", "B02", "B08") + tuple(
+    b for b in BAND_IDS if b not in ("B04", "B03", "B02", "B08")
+)
 _MTD_RE = re.compile(r"^(?:([^/]+)/)?(" + "|".join(re.escape(n) for n in MTD_FILES.values()) + r")$")
 _NOT_A_PRODUCT = "is not a Sentinel-2 product: it holds no {}; pass a .SAFE folder, a zipped .SAFE or a GeoTIFF"
 
@@ -129,7 +131,9 @@ class _Zip:
         try:
             self.archive = zipfile.ZipFile(self.path)
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise ProductError(f"{path}: not a readable zip archive ({exc}); the download is truncated or corrupt, download it again") from None
+            raise ProductError(
+                f"{path}: not a readable zip archive ({exc}); the download is truncated or corrupt, download it again"
+            ) from None
         self.names = set(self.archive.namelist())
         matches = [m for m in map(_MTD_RE.match, sorted(self.names)) if m]
         if not matches:
@@ -145,7 +149,9 @@ class _Zip:
         try:
             return self.archive.read(self.prefix + rel)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-            raise ProductError(f"{self.name(rel)}: cannot be read from the zip ({exc}); the archive is corrupt, download it again") from None
+            raise ProductError(
+                f"{self.name(rel)}: cannot be read from the zip ({exc}); the archive is corrupt, download it again"
+            ) from None
 
     def gdal_path(self, rel: str) -> str:
         # braces delimit the archive, whatever its name ends with (GDAL splits a bare path at ".zip")
@@ -159,7 +165,9 @@ class _Zip:
             with self.archive.open(member) as stream:
                 check_jp2(stream, member.file_size, self.name(rel), tail=member.compress_type == zipfile.ZIP_STORED)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
-            raise ProductError(f"{self.name(rel)}: cannot be read from the zip ({exc}); the archive is corrupt, download it again") from None
+            raise ProductError(
+                f"{self.name(rel)}: cannot be read from the zip ({exc}); the archive is corrupt, download it again"
+            ) from None
 
     def name(self, rel: str) -> str:
         return f"{self.path}:{self.prefix}{rel}"
@@ -181,7 +189,10 @@ def _listed_files(meta: ProductMetadata, mtd_name: str) -> tuple[dict[str, dict[
         elif match := SCL_FILE_RE.search(stem):
             scl[int(match.group(1))] = stem + ".jp2"
     if not bands:
-        raise ProductError(f"{mtd_name}: its IMAGE_FILE list names no band image; the metadata file is damaged or truncated, re-download the product")
+        raise ProductError(
+            f"{mtd_name}: its IMAGE_FILE list names no band image; "
+            "the metadata file is damaged or truncated, re-download the product"
+        )
     return bands, scl
 
 
@@ -203,7 +214,10 @@ def _open_ref(container, pool: DatasetPool, rel: str, grid: Grid | None, **field
     if grid is None:
         factor = round(dataset.transform.a / RESOLUTIONS[0])
         t = dataset.transform
-        grid = Grid(dataset.crs, Affine(RESOLUTIONS[0], 0.0, t.c, 0.0, -RESOLUTIONS[0], t.f), dataset.width * factor, dataset.height * factor)
+        grid = Grid(
+            dataset.crs, Affine(RESOLUTIONS[0], 0.0, t.c, 0.0, -RESOLUTIONS[0], t.f),
+            dataset.width * factor, dataset.height * factor,
+        )
     factor = check_on_grid(dataset, name, grid)
     ref = RasterRef(
         path=container.gdal_path(rel), name=name, factor=factor, shape=(dataset.height, dataset.width),
@@ -215,7 +229,9 @@ def _open_ref(container, pool: DatasetPool, rel: str, grid: Grid | None, **field
 def _gml(container, rel: str, grid: Grid, mask_types: frozenset[str] | None) -> GmlMask:
     gml = parse_gml_mask(container.read_bytes(rel), container.name(rel), mask_types)
     if gml.epsg is not None and gml.epsg != grid.crs.to_epsg():
-        raise ProductError(f"{container.name(rel)}: its polygons are in EPSG:{gml.epsg} but the bands in {grid.crs}; the product is damaged")
+        raise ProductError(
+            f"{container.name(rel)}: its polygons are in EPSG:{gml.epsg} but the bands in {grid.crs}; the product is damaged"
+        )
     return gml
 
 
@@ -244,13 +260,17 @@ def _choose_files(
         if not existing:
             absent = container.name(listed[band_id][min(listed[band_id])])
             if meta.level == "L1C":  # one file per band: a missing one is a broken product
-                raise ProductError(f"{absent}: band file missing (listed in {container.mtd}); the product is incomplete, re-download it")
+                raise ProductError(
+                    f"{absent}: band file missing (listed in {container.mtd}); the product is incomplete, re-download it"
+                )
             missing[band_id] = f"its file {absent} (listed in {container.mtd}) is missing"
             continue
         resolution = _choose(band_id, existing)
         chosen[band_id] = resolution, existing[resolution]
     if not chosen:
-        raise ProductError(f"{container.name(container.mtd)}: none of the band images it lists exists; the product is incomplete, re-download it")
+        raise ProductError(
+            f"{container.name(container.mtd)}: none of the band images it lists exists; the product is incomplete, re-download it"
+        )
     if missing:
         # info, not a warning: `s2lc info` lists them, and reading one is a BandError that names it
         logger.info("%s: %s not in this product (no file at any resolution)", meta.id, ", ".join(missing))
@@ -267,7 +287,9 @@ def _footprint(container, pool: DatasetPool, qi: str, reference: str, grid: Grid
     return None
 
 
-def _cloud_layer(container, pool: DatasetPool, meta: ProductMetadata, qi: str, scl: RasterRef | None, grid: Grid) -> CloudLayer | None:
+def _cloud_layer(
+    container, pool: DatasetPool, meta: ProductMetadata, qi: str, scl: RasterRef | None, grid: Grid
+) -> CloudLayer | None:
     if meta.level == "L2A":
         if scl is not None:
             return CloudLayer("SCL", rasters=(scl,))
@@ -275,7 +297,9 @@ def _cloud_layer(container, pool: DatasetPool, meta: ProductMetadata, qi: str, s
         first, _ = _open_ref(container, pool, qi + CLASSI_MASK, grid)
         count = pool.get(first.path, first.name).count
         if count < max(CLASSI_CLOUD_BANDS):
-            raise ProductError(f"{first.name}: {count} band(s), not the {max(CLASSI_CLOUD_BANDS)} cloud bands expected; the mask file is damaged")
+            raise ProductError(
+                f"{first.name}: {count} band(s), not the {max(CLASSI_CLOUD_BANDS)} cloud bands expected; the mask file is damaged"
+            )
         return CloudLayer(CLASSI_MASK.split(".")[0], rasters=tuple(replace(first, index=i) for i in CLASSI_CLOUD_BANDS))
     elif container.exists(qi + CLOUDS_GML):
         return CloudLayer(CLOUDS_GML.split(".")[0], gml=_gml(container, qi + CLOUDS_GML, grid, CLOUDS_GML_TYPES))

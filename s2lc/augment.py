@@ -135,8 +135,8 @@ def blur_patches(images: np.ndarray, sigma: float) -> np.ndarray:
 def degraded_copy(images: np.ndarray, divisor: float, *, blur: float, haze: float, seed: int, airlight: torch.Tensor,
                   clamp: bool, chunk: int = 512) -> np.ndarray | None:
     """The validation patches augmented as in training but without jitter: flipped/rotated,
-    blurred and hazed (a fixed draw from ``seed`` + 1, for a run of ``blur`` and ``haze``), in the images' own dtype; None when the
-    run neither blurs nor hazes."""
+    blurred and hazed (a fixed draw from ``seed`` + 1, for a run of ``blur`` and ``haze``), in the
+    images' own dtype; None when the run neither blurs nor hazes."""
     if blur == 0 and haze == 0:
         return None
     gen = torch.Generator().manual_seed(seed + 1)

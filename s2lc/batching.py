@@ -45,7 +45,9 @@ class Batcher:
         self, predict: Callable[[np.ndarray], np.ndarray], max_batch: int = 16, max_wait_s: float = 0.005, max_queue: int = 64
     ):
         if max_batch < 1 or max_wait_s < 0 or max_queue < 1:
-            raise ArgumentError(f"max_batch and max_queue must be ≥ 1 and max_wait_s ≥ 0, got {max_batch}, {max_queue}, {max_wait_s}")
+            raise ArgumentError(
+                f"max_batch and max_queue must be ≥ 1 and max_wait_s ≥ 0, got {max_batch}, {max_queue}, {max_wait_s}"
+            )
         self.predict = predict
         self.max_batch = max_batch
         self.max_wait_s = max_wait_s

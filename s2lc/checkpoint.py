@@ -43,9 +43,13 @@ __all__ = [
 ]
 
 #: EuroSAT RGB: L1C DN 0–2750 → 1–255 (gdal_translate -scale 0 2750 1 255), 0 = no data.
-RGB_SCALING = {"src_min": 0.0, "src_max": 2750.0, "dst_min": 1.0, "dst_max": 255.0, "round": True, "nodata": 0.0, "divisor": 255.0}
+RGB_SCALING = {
+    "src_min": 0.0, "src_max": 2750.0, "dst_min": 1.0, "dst_max": 255.0, "round": True, "nodata": 0.0, "divisor": 255.0
+}
 #: EuroSAT MS: DN as they are (reflectance × 10 000), ÷ 10 000.
-MS_SCALING = {"src_min": 0.0, "src_max": 10000.0, "dst_min": 0.0, "dst_max": 10000.0, "round": False, "nodata": 0.0, "divisor": 10000.0}
+MS_SCALING = {
+    "src_min": 0.0, "src_max": 10000.0, "dst_min": 0.0, "dst_max": 10000.0, "round": False, "nodata": 0.0, "divisor": 10000.0
+}
 
 _META_KEY = "s2lc_contract"
 _HASH_KEY = "s2lc_tensors_sha256"
@@ -195,7 +199,8 @@ def load_checkpoint(path: str | os.PathLike, fuse: bool = False) -> LoadedModel:
     actual = tensors_sha256(tensors)
     if actual != stored_hash:
         raise CheckpointError(
-            f"{path}: tensor sha256 {actual[:16]}… differs from the recorded {stored_hash[:16]}…; the file is corrupt or was altered"
+            f"{path}: tensor sha256 {actual[:16]}… differs from the recorded {stored_hash[:16]}…; "
+            "the file is corrupt or was altered"
         )
     try:
         model = build_model(contract.arch, len(contract.bands), len(contract.classes), contract.mean, contract.std,

@@ -98,7 +98,9 @@ def _ring(pos_list: ET.Element, dimension: int, source: str) -> list[tuple[float
         raise ProductError(f"{source}: a gml:posList holds something other than numbers; the mask file is damaged") from None
     dimension = int(pos_list.get("srsDimension", dimension))
     if values.size == 0 or values.size % dimension:
-        raise ProductError(f"{source}: a gml:posList has {values.size} numbers, not a multiple of {dimension}; the mask file is damaged")
+        raise ProductError(
+            f"{source}: a gml:posList has {values.size} numbers, not a multiple of {dimension}; the mask file is damaged"
+        )
     points = values.reshape(-1, dimension)[:, :2]
     return [(float(x), float(y)) for x, y in points]
 

@@ -88,7 +88,9 @@ def _number(root: ET.Element, name: str, source: str) -> float | None:
     try:
         return float(text)
     except ValueError:
-        raise ProductError(f"{source}: {name} is {text!r}, not a number; the metadata file is damaged, re-download the product") from None
+        raise ProductError(
+            f"{source}: {name} is {text!r}, not a number; the metadata file is damaged, re-download the product"
+        ) from None
 
 
 def _time(text: str | None, source: str) -> datetime | None:
@@ -135,7 +137,9 @@ def _special_values(root: ET.Element, source: str) -> dict[str, int]:
         try:
             values[name] = int(index)
         except ValueError:
-            raise ProductError(f"{source}: special value {name} is {index!r}, not an integer; the metadata file is damaged") from None
+            raise ProductError(
+                f"{source}: special value {name} is {index!r}, not an integer; the metadata file is damaged"
+            ) from None
     return values
 
 
@@ -155,7 +159,9 @@ def parse_mtd(xml: bytes, source: str) -> ProductMetadata:
     try:
         root = ET.fromstring(xml)
     except ET.ParseError as exc:
-        raise ProductError(f"{source}: not well-formed XML ({exc}); the metadata file is damaged or truncated, re-download the product") from None
+        raise ProductError(
+            f"{source}: not well-formed XML ({exc}); the metadata file is damaged or truncated, re-download the product"
+        ) from None
 
     level = _ROOTS.get(_local(root.tag)) or _LEVELS.get(_text(root, "PROCESSING_LEVEL") or "")
     if level is None:
@@ -179,7 +185,8 @@ def parse_mtd(xml: bytes, source: str) -> ProductMetadata:
         raise ProductError(f"{source}: {exc}; the metadata file is damaged") from None
     low, high = SUPPORTED_BASELINES
     if not low <= version <= high:
-        logger.warning("%s: processing baseline %s is outside the %d.%02d-%d.%02d that s2lc was tested on", source, baseline, *low, *high)
+        logger.warning("%s: processing baseline %s is outside the %d.%02d-%d.%02d that s2lc was tested on",
+                       source, baseline, *low, *high)
 
     quantification = None
     for name in _QUANTIFICATION[level]:
@@ -188,7 +195,8 @@ def parse_mtd(xml: bytes, source: str) -> ProductMetadata:
             break
     if quantification is None or quantification <= 0:
         raise ProductError(
-            f"{source}: no positive {_QUANTIFICATION[level][0]}; the metadata file is damaged or truncated, re-download the product"
+            f"{source}: no positive {_QUANTIFICATION[level][0]}; "
+            "the metadata file is damaged or truncated, re-download the product"
         )
 
     tile = _TILE_RE.search(uri)

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from s2lc.errors import ArgumentError
+
 if TYPE_CHECKING:
     from s2lc.checkpoint import ModelContract
     from s2lc.tiling import TileGrid
@@ -62,7 +64,7 @@ def model_input(
         x[i] = contract.to_dst(dn)
         seen = i + 1
     if seen != len(contract.bands):
-        raise ValueError(f"got {seen} band(s) for a contract of {len(contract.bands)} ({', '.join(contract.bands)})")
+        raise ArgumentError(f"got {seen} band(s) for a contract of {len(contract.bands)} ({', '.join(contract.bands)})")
     ok = ~invalid
     x[:, invalid] = contract.scaling["nodata"]
     return x, ok

@@ -99,7 +99,10 @@ def _choose_clouds(source: ProductSource, clouds: Clouds) -> ProductSource:
                 "lacks; use the product's own mask (clouds='product') or none (clouds='none')"
             )
         if source.grid.crs.is_geographic:
-            raise ProductError(f"{source.path}: cloud detection runs on a grid in metres; this one is in degrees ({source.grid.crs}): reproject it to UTM")
+            raise ProductError(
+                f"{source.path}: cloud detection runs on a grid in metres; "
+                f"this one is in degrees ({source.grid.crs}): reproject it to UTM"
+            )
         why = cloud_detection.unavailable()
         if why:
             raise ProductError(f"{source.path}: cloud detection: {why}")
@@ -222,7 +225,8 @@ class Product:
             return self._source.bands[key]
         if self.level == "L2A" and key in L2A_MISSING_BANDS:
             raise BandError(
-                f"{self.path}: Level-2A products have no {key} ({band(key).name}); leave it out, or read it from the Level-1C product"
+                f"{self.path}: Level-2A products have no {key} ({band(key).name}); "
+                "leave it out, or read it from the Level-1C product"
             )
         if key in self._source.missing:
             raise BandError(f"{self.path}: {key} is not available: {self._source.missing[key]}")

@@ -337,7 +337,8 @@ def _gml(name: str, features: list[tuple[str, list[list[tuple[float, float]]]]],
             coords = " ".join(" ".join(f"{v:.0f}" for v in (x, y, 0.0)[:dimension]) for x, y in ring)
             tag = "exterior" if j == 0 else "interior"
             parts.append(
-                f"<gml:{tag}><gml:LinearRing><gml:posList srsDimension=\"{dimension}\">{coords}</gml:posList></gml:LinearRing></gml:{tag}>"
+                f"<gml:{tag}><gml:LinearRing><gml:posList srsDimension=\"{dimension}\">{coords}</gml:posList>"
+                f"</gml:LinearRing></gml:{tag}>"
             )
         members.append(
             f"""    <eop:MaskFeature gml:id="{kind}.{i}">
@@ -349,7 +350,8 @@ def _gml(name: str, features: list[tuple[str, list[list[tuple[float, float]]]]],
         )
     body = f"  <eop:maskMembers>\n{chr(10).join(members)}\n  </eop:maskMembers>\n" if members else ""
     return f"""<?xml version="1.0" encoding="UTF-8"?>
-<eop:Mask xmlns:eop="http://www.opengis.net/eop/2.0" xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" gml:id="{name}">
+<eop:Mask xmlns:eop="http://www.opengis.net/eop/2.0" xmlns:gml="http://www.opengis.net/gml/3.2" \
+xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" gml:id="{name}">
   <gml:name>{name}</gml:name>
   <gml:boundedBy>
     <gml:Envelope srsName="urn:ogc:def:crs:EPSG:8.7:{CRS.split(':')[1]}">
@@ -423,7 +425,8 @@ def metadata_xml(level: str, baseline: str, name: str, image_files: list[str], c
     start = f"{SENSING[:4]}-{SENSING[4:6]}-{SENSING[6:8]}T{SENSING[9:11]}:{SENSING[11:13]}:{SENSING[13:15]}.024Z"
     n = baseline.replace(".", "")
     return f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
-<n1:Level-{level[1:]}_User_Product xmlns:n1="{ns}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="{ns}">
+<n1:Level-{level[1:]}_User_Product xmlns:n1="{ns}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" \
+xsi:schemaLocation="{ns}">
     <n1:General_Info>
         <Product_Info>
             <PRODUCT_START_TIME>{start}</PRODUCT_START_TIME>
@@ -445,7 +448,8 @@ def metadata_xml(level: str, baseline: str, name: str, image_files: list[str], c
             <Query_Options completeSingleTile="true"><PRODUCT_FORMAT>SAFE_COMPACT</PRODUCT_FORMAT></Query_Options>
             <Product_Organisation>
                 <Granule_List>
-                    <Granule datastripIdentifier="S2B_OPER_MSI_{level}_DS_EPAE_{GENERATION}_S20200406T101807_N{n[:2]}.{n[2:]}" granuleIdentifier="S2B_OPER_MSI_{level}_TL_EPAE_{GENERATION}_A016107_{TILE}_N{baseline}" imageFormat="JPEG2000">
+                    <Granule datastripIdentifier="S2B_OPER_MSI_{level}_DS_EPAE_{GENERATION}_S20200406T101807_N{n[:2]}.{n[2:]}" \
+granuleIdentifier="S2B_OPER_MSI_{level}_TL_EPAE_{GENERATION}_A016107_{TILE}_N{baseline}" imageFormat="JPEG2000">
 {files}
                     </Granule>
                 </Granule_List>
@@ -462,7 +466,8 @@ def metadata_xml(level: str, baseline: str, name: str, image_files: list[str], c
         </Product_Image_Characteristics>
     </n1:General_Info>
     <n1:Geometric_Info>
-        <Coordinate_Reference_System><GEO_TABLES version="1">EPSG</GEO_TABLES><HORIZONTAL_CS_TYPE>GEOGRAPHIC</HORIZONTAL_CS_TYPE></Coordinate_Reference_System>
+        <Coordinate_Reference_System><GEO_TABLES version="1">EPSG</GEO_TABLES>\
+<HORIZONTAL_CS_TYPE>GEOGRAPHIC</HORIZONTAL_CS_TYPE></Coordinate_Reference_System>
     </n1:Geometric_Info>
     <n1:Quality_Indicators_Info>
         <Cloud_Coverage_Assessment>{cloud_cover:.4f}</Cloud_Coverage_Assessment>
@@ -559,7 +564,9 @@ def make_product(
     cloudy = np.isin(truth.scl20, [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY, SCL.THIN_CIRRUS])
     cloud_cover = 100.0 * cloudy[valid20].mean() if valid20.any() else 0.0
     (safe / f"MTD_MSI{level}.xml").write_text(metadata_xml(level, baseline, name, image_files, cloud_cover))
-    (safe / "manifest.safe").write_text('<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1"/>\n')
+    (safe / "manifest.safe").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1"/>\n'
+    )
     if not zipped:
         return safe
     archive = root / f"{name}.zip"

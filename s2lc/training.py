@@ -1,7 +1,7 @@
 """Training a patch classifier on a labelled dataset, resumable, chosen on validation.
 
-Recipe (defaults): SGD with Nesterov momentum (or AdamW, for fine-tuning ImageNet weights) and a one-cycle learning rate, label smoothing,
-the 8 flips/rotations and a mild brightness/gain jitter on every patch (random shifts with
+Recipe (defaults): SGD with Nesterov momentum (or AdamW, for fine-tuning ImageNet weights) and a one-cycle learning rate,
+label smoothing, the 8 flips/rotations and a mild brightness/gain jitter on every patch (random shifts with
 ``translate`` > 0, a Gaussian blur on half of them with ``blur`` > 0, haze on half of them with
 ``haze`` > 0), CutMix on half the batches, and an
 exponential moving average (EMA) of the weights, which is what gets validated and saved. The epoch whose EMA weights score best on
@@ -134,7 +134,10 @@ def _teacher_probabilities(config: TrainConfig, teacher, ds: PatchDataset, train
     """
     c = teacher.contract
     if list(c.classes) != list(ds.classes) or list(c.bands) != list(ds.bands):
-        raise ModelError(f"{config.teacher}: the teacher's classes or bands differ from the dataset's; distil from a model trained on the same classes and bands")
+        raise ModelError(
+            f"{config.teacher}: the teacher's classes or bands differ from the dataset's; "
+            "distil from a model trained on the same classes and bands"
+        )
     if float(c.scaling["divisor"]) != divisor:
         raise ModelError(f"{config.teacher}: the teacher scales its input differently from this dataset ({c.scaling})")
     logger.info("teacher %s: 8-fold TTA probabilities for %d training patches", config.teacher, len(train_idx))

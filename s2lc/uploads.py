@@ -235,7 +235,10 @@ def _band_indexes(
         band_id = _band_from_description(description)
         if band_id is not None:
             if band_id in found:
-                raise UploadError(422, f"{filename}: bands {found[band_id]} and {index} are both described as {band_id}; describe each band once")
+                raise UploadError(
+                    422, f"{filename}: bands {found[band_id]} and {index} are both described as {band_id}; "
+                    "describe each band once",
+                )
             found[band_id] = index
     if found:
         missing = [b for b in need if b not in found]
@@ -246,10 +249,13 @@ def _band_indexes(
             )
         return [found[b] for b in need], []
     if count == len(need):
-        return list(range(1, count + 1)), [f"the bands carry no Sentinel-2 descriptions; taken in file order as {', '.join(need)}"]
+        return list(range(1, count + 1)), [
+            f"the bands carry no Sentinel-2 descriptions; taken in file order as {', '.join(need)}"
+        ]
     raise UploadError(
         422, f"{filename}: {count} band(s) without Sentinel-2 band descriptions, but model {contract_name(contract)} needs "
-        f"{len(need)} ({', '.join(need)}); name them in the band descriptions (e.g. 'B04') or send exactly those bands in that order",
+        f"{len(need)} ({', '.join(need)}); name them in the band descriptions (e.g. 'B04') "
+        "or send exactly those bands in that order",
     )
 
 

@@ -45,6 +45,7 @@ from rasterio.windows import Window
 
 from s2lc import __version__
 from s2lc.errors import ArgumentError, ArgumentTypeError, MapError, OutputError
+
 # check_outputs and staged_outputs are documented as writers.* (docs/outputs.md) from before
 # s2lc.files held them: kept importable from here
 from s2lc.files import atomic_path, atomic_paths, check_outputs, staged_outputs

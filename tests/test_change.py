@@ -345,7 +345,8 @@ def test_save_refuses_existing_outputs_and_writes_nothing(pair, tmp_path):
     out.mkdir()
     (out / "change_20200406_20210411_matrix_ha.csv").write_text("mine")
     result = change.compare(*pair)
-    with pytest.raises(OutputError, match=r"change_20200406_20210411_matrix_ha\.csv already exists; use overwrite=True to replace"):
+    with pytest.raises(OutputError,
+                       match=r"change_20200406_20210411_matrix_ha\.csv already exists; use overwrite=True to replace"):
         result.save(out)
     assert files(out) == ["change_20200406_20210411_matrix_ha.csv"]
     assert (out / "change_20200406_20210411_matrix_ha.csv").read_text() == "mine"
@@ -421,7 +422,8 @@ def test_maps_that_do_not_overlap_are_refused_even_with_align(tmp_path):
     before = write_map(tmp_path, BEFORE, T1)
     far = write_map(tmp_path, AFTER, T2, transform=from_origin(ORIGIN[0] + 10_000, ORIGIN[1], PIXEL, PIXEL))
     for align in (False, True):
-        with pytest.raises(MapError, match=r"_landcover\.tif and .*_landcover\.tif do not overlap; compare maps of the same place"):
+        with pytest.raises(MapError,
+                           match=r"_landcover\.tif and .*_landcover\.tif do not overlap; compare maps of the same place"):
             change.compare(before, far, align=align)
 
 
@@ -473,7 +475,8 @@ def test_different_models_are_refused_unless_allowed(tmp_path, caplog):
 def test_a_map_without_model_hash_is_refused_unless_allowed(tmp_path):
     before = write_map(tmp_path, BEFORE, T1, sha=None)
     after = write_map(tmp_path, AFTER, T2)
-    with pytest.raises(MapError, match=r"_landcover\.tif has no model hash \(S2LC_MODEL_SHA256\).*pass allow_model_mismatch=True"):
+    with pytest.raises(MapError,
+                       match=r"_landcover\.tif has no model hash \(S2LC_MODEL_SHA256\).*pass allow_model_mismatch=True"):
         change.compare(before, after)
     assert change.compare(before, after, allow_model_mismatch=True).model_mismatch
 
@@ -590,3 +593,12 @@ def test_an_all_cloud_date_compares_nothing_and_says_so(tmp_path, caplog):
     assert (result.codes[BEFORE != N] == NOT_COMPARED).all()
     assert "share no pixel with land cover at both dates" in caplog.text
     assert result.summary()["changed_fraction"] is None
+
+
+def test_the_package_offers_every_public_name_of_its_modules():
+    from s2lc.change import core, maps, results
+
+    offered = set(change.__all__)
+    for module in (core, maps, results):
+        assert set(module.__all__) <= offered, module.__name__
+    assert all(hasattr(change, name) for name in offered)

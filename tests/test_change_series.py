@@ -9,7 +9,7 @@ import numpy as np
 import pyogrio
 import pytest
 import rasterio
-from test_change import A, C, F, HA, N, ORIGIN, P, PIXEL, R, T1, T2, T3, files, from_origin, product_id, write_map
+from test_change import HA, ORIGIN, PIXEL, T1, T2, T3, A, C, F, N, P, R, files, from_origin, product_id, write_map
 
 from s2lc import change, writers
 from s2lc.errors import MapError, OutputError
@@ -199,7 +199,7 @@ def test_the_example_classifies_each_product_once_then_walks_the_series(tmp_path
     import importlib.util
     from pathlib import Path
 
-    from test_change import from_origin, _classification
+    from test_change import _classification
 
     script = Path(__file__).resolve().parents[1] / "examples" / "time_series.py"
     spec = importlib.util.spec_from_file_location("time_series_example", script)

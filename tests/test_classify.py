@@ -9,7 +9,7 @@ import rasterio
 from click.testing import CliRunner
 
 from s2lc import writers
-from s2lc.classify import Classification, _Mosaic, classify, output_paths
+from s2lc.classify import _Mosaic, classify, output_paths
 from s2lc.cli.main import cli
 from s2lc.errors import ModelError, OutputError
 from s2lc.legend import EUROSAT_CLASSES, Legend

@@ -46,7 +46,8 @@ def test_a_pre_04_product_reports_no_offset(l1c_old):
 def test_bands_option_names_geotiff_bands(tmp_path):
     path = tmp_path / "rgb.tif"
     data = np.arange(1, 3 * 12 * 12 + 1, dtype=np.uint16).reshape(3, 12, 12)
-    profile = dict(driver="GTiff", width=12, height=12, count=3, dtype="uint16", crs="EPSG:32633", transform=Affine(10, 0, 0, 0, -10, 120), nodata=0)
+    profile = dict(driver="GTiff", width=12, height=12, count=3, dtype="uint16", crs="EPSG:32633",
+                   transform=Affine(10, 0, 0, 0, -10, 120), nodata=0)
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(data)
     assert run("info", path).exit_code == 1

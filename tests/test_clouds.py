@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
+from test_product_geotiff import write_tif
 
 import s2lc.clouds
 from s2lc.classify import classify
@@ -17,7 +18,6 @@ from s2lc.sentinel2 import BAND_IDS
 from s2lc.testing import CLOUD_SPECTRUM, PAINTED_CLOUD, SPECTRA, make_product, make_scene
 
 from conftest import NODATA_COLS, copy_product
-from test_product_geotiff import write_tif
 from toymodel import brightness_model
 
 needs_s2cloudless = pytest.mark.skipif(not s2lc.clouds.available(), reason="s2cloudless is not installed")
@@ -48,7 +48,8 @@ def masked(tmp_path_factory):
 def maskless(masked, tmp_path_factory):
     """The same product without its cloud mask file, and where its clouds are."""
     truth = make_scene(SIZE, 0, 0.2, NODATA_COLS)
-    return without_mask(masked, tmp_path_factory.mktemp("maskless")), np.kron(np.isin(truth.scl20, PAINTED_CLOUD), np.ones((2, 2), bool))
+    return (without_mask(masked, tmp_path_factory.mktemp("maskless")),
+            np.kron(np.isin(truth.scl20, PAINTED_CLOUD), np.ones((2, 2), bool)))
 
 
 @needs_s2cloudless
@@ -93,7 +94,8 @@ def test_without_s2cloudless_auto_warns_how_to_get_it(maskless, monkeypatch, cap
     with caplog.at_level("WARNING"), open_product(maskless[0]) as p:
         assert p.read_masks().cloud is None and p.cloud_source is None
     assert "no cloud mask" in caplog.text and "(s2cloudless is not installed; pip install 's2lc[clouds]')" in caplog.text
-    with pytest.raises(ProductError, match=r"\.SAFE: cloud detection: s2cloudless is not installed; pip install 's2lc\[clouds\]'"):
+    with pytest.raises(ProductError,
+                       match=r"\.SAFE: cloud detection: s2cloudless is not installed; pip install 's2lc\[clouds\]'"):
         open_product(maskless[0], clouds="s2cloudless")
     with pytest.raises(ProductError, match="not installed"):
         s2lc.clouds.detect_clouds(np.zeros((10, 4, 4), np.float32))

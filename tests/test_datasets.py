@@ -1,5 +1,4 @@
 import random
-import zipfile
 
 import numpy as np
 import pytest

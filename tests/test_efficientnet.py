@@ -184,7 +184,6 @@ def test_classify_and_serve_apply_the_same_input_size(tmp_path):
     pytest.importorskip("fastapi")
     import rasterio
     from affine import Affine
-
     from test_server import _test_client, post
 
     from s2lc.classify import classify

@@ -21,20 +21,24 @@ GML = b"""<?xml version="1.0" encoding="UTF-8"?>
     <eop:MaskFeature gml:id="OPAQUE.0">
       <eop:maskType codeSpace="urn:gs2:S2PDGS:maskType">OPAQUE</eop:maskType>
       <eop:extentOf><gml:Polygon gml:id="OPAQUE.0_Polygon">
-        <gml:exterior><gml:LinearRing><gml:posList srsDimension="2">0 100 60 100 60 40 0 40 0 100</gml:posList></gml:LinearRing></gml:exterior>
-        <gml:interior><gml:LinearRing><gml:posList srsDimension="2">20 80 40 80 40 60 20 60 20 80</gml:posList></gml:LinearRing></gml:interior>
+        <gml:exterior><gml:LinearRing><gml:posList srsDimension="2">0 100 60 100 60 40 0 40 0 100</gml:posList>\
+</gml:LinearRing></gml:exterior>
+        <gml:interior><gml:LinearRing><gml:posList srsDimension="2">20 80 40 80 40 60 20 60 20 80</gml:posList>\
+</gml:LinearRing></gml:interior>
       </gml:Polygon></eop:extentOf>
     </eop:MaskFeature>
     <eop:MaskFeature gml:id="CIRRUS.0">
       <eop:maskType codeSpace="urn:gs2:S2PDGS:maskType">CIRRUS</eop:maskType>
       <eop:extentOf><gml:Polygon gml:id="CIRRUS.0_Polygon">
-        <gml:exterior><gml:LinearRing><gml:posList srsDimension="3">80 20 0 100 20 0 100 0 0 80 0 0 80 20 0</gml:posList></gml:LinearRing></gml:exterior>
+        <gml:exterior><gml:LinearRing><gml:posList srsDimension="3">80 20 0 100 20 0 100 0 0 80 0 0 80 20 0</gml:posList>\
+</gml:LinearRing></gml:exterior>
       </gml:Polygon></eop:extentOf>
     </eop:MaskFeature>
     <eop:MaskFeature gml:id="DEFECT.0">
       <eop:maskType codeSpace="urn:gs2:S2PDGS:maskType">DEFECTIVE</eop:maskType>
       <eop:extentOf><gml:Polygon gml:id="DEFECT.0_Polygon">
-        <gml:exterior><gml:LinearRing><gml:posList>80 100 100 100 100 80 80 80 80 100</gml:posList></gml:LinearRing></gml:exterior>
+        <gml:exterior><gml:LinearRing><gml:posList>80 100 100 100 100 80 80 80 80 100</gml:posList>\
+</gml:LinearRing></gml:exterior>
       </gml:Polygon></eop:extentOf>
     </eop:MaskFeature>
   </eop:maskMembers>

@@ -3,11 +3,12 @@
 from datetime import datetime, timezone
 
 import pytest
-from conftest import REAL_DATA
 
 from s2lc.errors import ProductError
 from s2lc.metadata import parse_mtd
 from s2lc.testing import make_product
+
+from conftest import REAL_DATA
 
 METADATA = REAL_DATA / "metadata"
 #: file -> (level, baseline, spacecraft, sensing time, tile, offset, cloud cover)
@@ -16,7 +17,8 @@ REAL_MTD = {
         "L1C", "02.09", "Sentinel-2B", datetime(2020, 4, 6, 10, 15, 59, 24000, timezone.utc), "T32UPC", 0.0, 0.0079,
     ),
     "S2B_MSIL1C_20220615T101559_N0400_R065_T32UPC_20220615T122549_MTD.xml": (
-        "L1C", "04.00", "Sentinel-2B", datetime(2022, 6, 15, 10, 15, 59, 25000, timezone.utc), "T32UPC", -1000.0, 1.26680402520231,
+        "L1C", "04.00", "Sentinel-2B", datetime(2022, 6, 15, 10, 15, 59, 25000, timezone.utc), "T32UPC", -1000.0,
+        1.26680402520231,
     ),
     "S2B_MSIL2A_20221127T075159_N0400_R135_T36NXF_20221127T100500_MTD.xml": (
         "L2A", "04.00", "Sentinel-2B", datetime(2022, 11, 27, 7, 51, 59, 24000, timezone.utc), "T36NXF", -1000.0, 67.681426,
@@ -32,7 +34,9 @@ def test_real_metadata_files(name):
         pytest.skip(f"real metadata absent: {path}")
     meta = parse_mtd(path.read_bytes(), str(path))
     level, baseline, spacecraft, sensed, tile, offset, cloud = REAL_MTD[name]
-    assert (meta.level, meta.baseline, meta.spacecraft, meta.sensing_time, meta.tile) == (level, baseline, spacecraft, sensed, tile)
+    assert (meta.level, meta.baseline, meta.spacecraft, meta.sensing_time, meta.tile) == (
+        level, baseline, spacecraft, sensed, tile
+    )
     assert meta.id == name.replace("_MTD.xml", "")
     assert meta.quantification_value == 10000.0
     assert set(meta.offsets) == {"B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"}
@@ -57,7 +61,8 @@ def mtd_bytes(tmp_path_factory):
 @pytest.mark.parametrize("baseline, offset", [("02.09", 0.0), ("04.00", -1000.0), ("05.10", -1000.0)])
 def test_synthetic_metadata_declare_the_offset_of_their_baseline(mtd_bytes, level, baseline, offset):
     meta = parse_mtd(mtd_bytes[level, baseline], "MTD.xml")
-    assert meta.level == level and meta.baseline == baseline and meta.baseline_version == tuple(int(p) for p in baseline.split("."))
+    assert (meta.level == level and meta.baseline == baseline
+            and meta.baseline_version == tuple(int(p) for p in baseline.split(".")))
     assert set(meta.offsets.values()) == {offset}
     assert meta.sensing_time.tzinfo is not None and meta.tile == "T33UUU"
 
@@ -100,7 +105,8 @@ def test_another_xml_file_is_not_product_metadata():
 
 def test_a_post_04_product_without_offsets_warns_and_assumes_minus_1000(mtd_bytes, caplog):
     xml = mtd_bytes["L1C", "04.00"]
-    start, end = xml.index(b"<Radiometric_Offset_List>"), xml.index(b"</Radiometric_Offset_List>") + len(b"</Radiometric_Offset_List>")
+    start, end = (xml.index(b"<Radiometric_Offset_List>"),
+                  xml.index(b"</Radiometric_Offset_List>") + len(b"</Radiometric_Offset_List>"))
     with caplog.at_level("WARNING", logger="s2lc.metadata"):
         meta = parse_mtd(xml[:start] + xml[end:], "MTD.xml")
     assert set(meta.offsets.values()) == {-1000.0}

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from s2lc.checkpoint import MS_SCALING, RGB_SCALING, ModelContract
+from s2lc.errors import ArgumentError
 from s2lc.patches import cell_counts, gather, input_dtype, model_input, pad_block, patch_counts
 from s2lc.tiling import TileGrid
 
@@ -33,7 +34,7 @@ def test_ms_input_stays_float_dn():
     c = contract(MS_SCALING, bands=("B02", "B08"))
     x, _ = model_input(np.array([[[123.0]], [[20000.0]]]), c)
     assert x.dtype == np.float32 and x.ravel().tolist() == [123.0, 10000.0]
-    with pytest.raises(ValueError, match="got 1 band"):
+    with pytest.raises(ArgumentError, match="got 1 band"):
         model_input(np.zeros((1, 2, 2)), c)
 
 

@@ -6,7 +6,6 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 import rasterio
-from conftest import NODATA_COLS, copy_product
 from rasterio.windows import Window
 
 from s2lc._reader_common import DatasetPool
@@ -15,6 +14,8 @@ from s2lc.product import Grid, Masks, Product, open_product
 from s2lc.resampling import upsample_cubic
 from s2lc.sentinel2 import BAND_IDS, SCL_CLOUD_CLASSES
 from s2lc.testing import CLASSES, make_scene, write_jp2
+
+from conftest import NODATA_COLS, copy_product
 
 L2A_BANDS = tuple(b for b in BAND_IDS if b != "B10")
 SIZE = 240
@@ -79,7 +80,8 @@ def test_coarse_bands_are_no_data_aware_cubic_on_the_10m_grid(l1c_old):
     for i, (band_id, factor) in enumerate((("B05", 2), ("B01", 6))):
         coarse = truth.band_dn(band_id)
         n = SIZE // factor
-        expected = upsample_cubic(coarse, factor, data_window=Window(0, 0, n, n), window=Window(0, 0, SIZE, SIZE), coarse_shape=(n, n), valid=coarse > 0)
+        expected = upsample_cubic(coarse, factor, data_window=Window(0, 0, n, n), window=Window(0, 0, SIZE, SIZE),
+                                  coarse_shape=(n, n), valid=coarse > 0)
         np.testing.assert_array_equal(out[i], expected)
 
 
@@ -97,7 +99,8 @@ def test_a_ramp_across_the_tile_comes_back_on_the_10m_pixel_centres(make_synthet
 
 @pytest.mark.parametrize(
     "window",
-    [Window(0, 0, 7, 13), Window(233, 227, 7, 13), Window(37, 101, 61, 17), Window(35, 50, 11, 11), Window(239, 0, 1, 240), Window(0, 119, 240, 1)],
+    [Window(0, 0, 7, 13), Window(233, 227, 7, 13), Window(37, 101, 61, 17), Window(35, 50, 11, 11), Window(239, 0, 1, 240),
+     Window(0, 119, 240, 1)],
     ids=lambda w: f"{w.col_off},{w.row_off},{w.width}x{w.height}",
 )
 @pytest.mark.parametrize("fixture", ["l2a_new", "l1c_new_zip"])
@@ -261,7 +264,8 @@ def test_l2a_that_kept_only_r60m_uses_it_and_says_so(l2a_r60m, caplog):
     assert "B08 not in this product (no file at any resolution)" in caplog.text
     assert not [r for r in caplog.records if r.levelname == "WARNING"]  # classify warns for the bands its model reads
     coarse = truth.band_dn("B04", 60)
-    expected = upsample_cubic(coarse, 6, data_window=Window(0, 0, 40, 40), window=Window(0, 0, SIZE, SIZE), coarse_shape=(40, 40), valid=coarse > 0)
+    expected = upsample_cubic(coarse, 6, data_window=Window(0, 0, 40, 40), window=Window(0, 0, SIZE, SIZE),
+                              coarse_shape=(40, 40), valid=coarse > 0)
     np.testing.assert_array_equal(out, expected)
 
 

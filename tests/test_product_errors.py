@@ -6,11 +6,12 @@ import zipfile
 
 import pytest
 from click.testing import CliRunner
-from conftest import copy_product
 
 from s2lc.cli.main import cli
 from s2lc.errors import ProductError
 from s2lc.product import open_product
+
+from conftest import copy_product
 
 
 def granule(product):
@@ -80,7 +81,8 @@ def truncated_jp2(tmp_path, fixtures):
 
 def jp2_without_an_image(tmp_path, fixtures):
     product = copy_product(fixtures["l1c_old"], tmp_path)
-    header = b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b"\x00\x00\x00\x14ftypjp2 \x00\x00\x00\x00jp2 " + b"\x00\x00\x00\x0ejp2c\xff\x4f\xff\x51\xff\xd9"
+    header = (b"\x00\x00\x00\x0cjP  \r\n\x87\n" + b"\x00\x00\x00\x14ftypjp2 \x00\x00\x00\x00jp2 "
+              + b"\x00\x00\x00\x0ejp2c\xff\x4f\xff\x51\xff\xd9")
     next((granule(product) / "IMG_DATA").glob("*_B02.jp2")).write_bytes(header)  # well-formed boxes, no real codestream
     return product, r"_B02\.jp2: cannot be opened as a raster"
 

@@ -14,7 +14,8 @@ TRANSFORM = Affine(10, 0, 500000, 0, -10, 6000000)
 
 
 def write_tif(path, data, descriptions=None, nodata=0, crs="EPSG:32632", transform=TRANSFORM):
-    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype, transform=transform, nodata=nodata)
+    profile = dict(driver="GTiff", width=data.shape[2], height=data.shape[1], count=data.shape[0], dtype=data.dtype,
+                   transform=transform, nodata=nodata)
     if crs:
         profile["crs"] = crs
     with rasterio.open(path, "w", **profile) as dst:

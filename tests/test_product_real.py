@@ -41,7 +41,8 @@ def test_real_l1c_is_baseline_0204_without_offset_and_reads_rgb_at_10m(real_l1c)
 
 @pytest.mark.parametrize("window", [Window(0, 0, 100, 70), Window(1401, 659, 135, 109), Window(333, 257, 190, 131)], ids=str)
 def test_real_l1c_windows_across_jp2_tiles_equal_the_full_read(real_l1c, window):
-    sl = (slice(None), slice(window.row_off, window.row_off + window.height), slice(window.col_off, window.col_off + window.width))
+    sl = (slice(None), slice(window.row_off, window.row_off + window.height),
+          slice(window.col_off, window.col_off + window.width))
     with open_product(real_l1c) as p:
         bands = ["B04", "B05", "B09"]
         np.testing.assert_array_equal(p.read(bands, window), p.read(bands)[sl])

@@ -22,7 +22,8 @@ RNG = np.random.default_rng(42)
 
 def full(data, factor, valid=None):
     h, w = data.shape
-    return upsample_cubic(data, factor, data_window=Window(0, 0, w, h), window=Window(0, 0, w * factor, h * factor), coarse_shape=data.shape, valid=valid)
+    return upsample_cubic(data, factor, data_window=Window(0, 0, w, h), window=Window(0, 0, w * factor, h * factor),
+                          coarse_shape=data.shape, valid=valid)
 
 
 def windowed(data, factor, window, valid=None, method="cubic"):
@@ -30,7 +31,8 @@ def windowed(data, factor, window, valid=None, method="cubic"):
     sl = (slice(src.row_off, src.row_off + src.height), slice(src.col_off, src.col_off + src.width))
     if method == "nearest":
         return upsample_nearest(data[sl], factor, data_window=src, window=window)
-    return upsample_cubic(data[sl], factor, data_window=src, window=window, coarse_shape=data.shape, valid=None if valid is None else valid[sl])
+    return upsample_cubic(data[sl], factor, data_window=src, window=window, coarse_shape=data.shape,
+                          valid=None if valid is None else valid[sl])
 
 
 def test_keys_weights_sum_to_one_and_interpolate_samples():

@@ -27,7 +27,13 @@ from s2lc.checkpoint import MS_SCALING, RGB_SCALING, ModelContract, save_checkpo
 from s2lc.inference import predict_proba  # noqa: E402
 from s2lc.models import build_model  # noqa: E402
 from s2lc.server import (  # noqa: E402
-    Batcher, BusyError, UploadError, create_app, decode_upload, patch_geometry, sniff_format,
+    Batcher,
+    BusyError,
+    UploadError,
+    create_app,
+    decode_upload,
+    patch_geometry,
+    sniff_format,
 )
 
 CLASSES = ["AnnualCrop", "Forest", "River", "SeaLake"]

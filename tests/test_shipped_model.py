@@ -47,9 +47,9 @@ def test_shipped_model_on_a_sample_of_the_test_split():
 def test_shipped_model_keeps_its_accuracy_on_softer_patches():
     """A one-pixel blur (lossy JPEG 2000, resampling) took a model trained on sharp EuroSAT alone
     from 98 % to 44 % on validation; the shipped model was fine-tuned with --blur and --haze."""
+    from s2lc.augment import blur_patches
     from s2lc.datasets import load_dataset
     from s2lc.inference import predict_proba
-    from s2lc.augment import blur_patches
 
     loaded = load_checkpoint(SHIPPED_MODEL)
     ds = load_dataset(EUROSAT)

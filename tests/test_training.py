@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from patches import CLASSES, make_rgb_dataset
 
 import s2lc.augment as augment
 import s2lc.training as training
@@ -12,6 +11,8 @@ from s2lc.checkpoint import load_checkpoint, read_contract
 from s2lc.cli.main import cli
 from s2lc.errors import ModelError
 from s2lc.training import TrainConfig, train
+
+from patches import CLASSES, make_rgb_dataset
 
 
 def _degrading(config: TrainConfig) -> dict:
@@ -76,7 +77,8 @@ def test_fine_tune_from_checkpoint_resizes_head(data, tmp_path):
     base = tmp_path / "base"
     train(data, base, TrainConfig(**{**FAST, "epochs": 1}), progress=False)
     two = make_rgb_dataset(tmp_path / "two", classes=("Alpha", "Beta"), per_class=10)
-    train(two, tmp_path / "ft", TrainConfig(**{**FAST, "epochs": 1, "pretrained": str(base / "model.safetensors")}), progress=False)
+    train(two, tmp_path / "ft", TrainConfig(**{**FAST, "epochs": 1, "pretrained": str(base / "model.safetensors")}),
+          progress=False)
     c = load_checkpoint(tmp_path / "ft" / "model.safetensors")
     assert c.contract.classes == ["Alpha", "Beta"]
     assert c.model.body.fc.out_features == 2
@@ -92,7 +94,9 @@ def test_cli_train_and_evaluate(data, tmp_path):
     contract, _, _ = read_contract(out / "model.safetensors")
     assert contract.training["config"]["translate"] == 2
     r = runner.invoke(cli, ["train", str(data), "--epochs", "1", "-o", str(out)])  # again: refused, in options
-    assert r.exit_code == 1 and r.stderr == f"Error: {out}: holds an earlier run (state.pt); pass --resume to continue it or choose another folder\n"
+    assert r.exit_code == 1 and r.stderr == (
+        f"Error: {out}: holds an earlier run (state.pt); pass --resume to continue it or choose another folder\n"
+    )
     r = runner.invoke(cli, ["evaluate", str(out / "model.safetensors"), str(data), "--json"])
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)
@@ -115,7 +119,8 @@ def test_cli_errors_are_one_line(tmp_path):
     r = runner.invoke(cli, ["train", str(empty), "--distill", "0.5", "-o", str(tmp_path / "o")])
     assert r.exit_code == 2 and "--teacher" in r.output and not (tmp_path / "o").exists()
     # refused before the data is read (the empty folder would say "no images found")
-    r = runner.invoke(cli, ["train", str(empty), "--arch", "resnet18_fine", "--pretrained", "imagenet", "-o", str(tmp_path / "o")])
+    r = runner.invoke(cli, ["train", str(empty), "--arch", "resnet18_fine", "--pretrained", "imagenet",
+                            "-o", str(tmp_path / "o")])
     assert r.exit_code == 1 and "resnet18_fine has no ImageNet weights" in r.output and not (tmp_path / "o").exists()
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"nope")
@@ -266,7 +271,8 @@ def test_the_degraded_validation_copy_is_a_fixed_draw_in_the_images_dtype():
     assert 10 < changed.sum() < 40  # blurred or hazed (each on half), a few neither
     assert augment.degraded_copy(images, 255.0, **_degrading(TrainConfig()), airlight=torch.ones(3), clamp=True) is None
     ms = rng.integers(0, 10000, (8, 13, 16, 16), dtype=np.uint16)
-    assert augment.degraded_copy(ms, 10000.0, **_degrading(TrainConfig(blur=1.0)), airlight=torch.ones(13), clamp=False).dtype == np.uint16
+    assert augment.degraded_copy(ms, 10000.0, **_degrading(TrainConfig(blur=1.0)), airlight=torch.ones(13),
+                                 clamp=False).dtype == np.uint16
     tiny = torch.rand(4, 3, 6, 6)  # a kernel wider than the patch is cut to fit, not an error
     assert augment.gaussian_blur(tiny, torch.full((4,), 4.0)).shape == tiny.shape
 

@@ -480,7 +480,10 @@ def test_quicklook_draws_the_scene_beside_the_map(tmp_path):
     rgb = (both[..., :3] * 255).round().astype(int)
     red, blue, forest = ((rgb == c).all(axis=-1) for c in ((250, 20, 20), (20, 20, 250), (27, 120, 55)))
     assert red.sum() > 0.4 * 150 * 200 and blue.sum() > 0.4 * 150 * 200  # each half of the scene's panel
-    cols = lambda m: np.nonzero(m.any(axis=0))[0]
+
+    def cols(m):
+        return np.nonzero(m.any(axis=0))[0]
+
     assert cols(red).max() < cols(blue).min() and cols(blue).max() < cols(forest).min()  # scene left, then the map
 
 

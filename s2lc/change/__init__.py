@@ -21,7 +21,6 @@ The modules, by what they touch:
 Output file names are :mod:`s2lc.naming`'s.
 """
 
-from s2lc.change import core, maps, results
 from s2lc.change.core import (
     CLOUD_NAME,
     FIRST_TRANSITION,
@@ -53,7 +52,34 @@ from s2lc.change.results import ChangeResult, SeriesResult, compare, time_series
 from s2lc.naming import PAIR_SUFFIXES, SERIES_FILES
 
 # Every module's public names, and the file names and trajectory legend of the outputs.
-__all__ = ["PAIR_SUFFIXES", "SERIES_FILES", "trajectory_classes"]
-__all__ += core.__all__
-__all__ += maps.__all__
-__all__ += results.__all__
+__all__ = [
+    "align_to",
+    "ChangeResult",
+    "check_comparable",
+    "CLOUD_NAME",
+    "compare",
+    "compare_arrays",
+    "DatedMap",
+    "FIRST_TRANSITION",
+    "FLICKER",
+    "load_map",
+    "MAX_CLASSES",
+    "MAX_DATES",
+    "NODATA",
+    "NOT_COMPARED",
+    "order_by_time",
+    "PAIR_SUFFIXES",
+    "same_acquisition",
+    "SERIES_FILES",
+    "SeriesResult",
+    "settings_difference",
+    "time_series",
+    "Trajectory",
+    "trajectory_arrays",
+    "trajectory_classes",
+    "trajectory_code",
+    "trajectory_histories",
+    "transition_classes",
+    "transition_code",
+    "UNCHANGED",
+]

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 import numpy as np
 
 from s2lc import writers
-from s2lc.files import atomic_path
 from s2lc.change.core import FIRST_TRANSITION, FLICKER, NODATA
 from s2lc.change.maps import _date_or_name
+from s2lc.files import atomic_path
 from s2lc.legend import LandCoverClass
 
 if TYPE_CHECKING:

@@ -12,8 +12,10 @@ from s2lc.options import Device, Precision
 
 @click.command(short_help="Classify a Sentinel-2 product into a land-cover map.")
 @click.argument("product", type=click.Path(exists=True))
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder (created if needed).")
-@click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False), help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (created if needed).")
+@click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
 @click.option("--device", default="auto", show_default=True, type=choice(Device))
 @click.option("--precision", default="auto", show_default=True, type=choice(Precision),
               help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
@@ -25,15 +27,18 @@ from s2lc.options import Device, Precision
 @click.option("--max-cloud", default=0.5, show_default=True, type=click.FloatRange(0, 1),
               help="Patches with a larger cloud fraction are marked cloud.")
 @clouds_option
-@click.option("--bands", callback=parse_bands_option, default=None, help="For a GeoTIFF: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
+@click.option("--bands", callback=parse_bands_option, default=None,
+              help="For a GeoTIFF: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
 @click.option("--no-polygons", is_flag=True, help="Skip the GeoPackage of polygons.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary (provenance, areas, outputs) as JSON on stdout.")
-def classify(product, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands, no_polygons, overwrite,
-             as_json):
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary (provenance, areas, outputs) as JSON on stdout.")
+def classify(product, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands, no_polygons,
+             overwrite, as_json):
     """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF) into OUT: <id>_landcover.tif
     (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg, <id>_quicklook.png and <id>_landcover.json."""
-    from s2lc.classify import classify as run, output_files, output_paths
+    from s2lc.classify import classify as run
+    from s2lc.classify import output_files, output_paths
     from s2lc.files import check_outputs
     from s2lc.product import open_product
 

@@ -35,7 +35,8 @@ def evaluate(model, data, split, tta, batch_size, device, precision, as_json):
     width = max(len(c) for c in report["classes"])
     click.echo(f"{'class':<{width}}  precision  recall     f1  support")
     for name, s in report["per_class"].items():
-        click.echo(f"{name:<{width}}  {100 * s['precision']:8.2f}  {100 * s['recall']:6.2f}  {100 * s['f1']:5.2f}  {s['support']:7d}")
+        click.echo(f"{name:<{width}}  {100 * s['precision']:8.2f}  {100 * s['recall']:6.2f}  "
+                   f"{100 * s['f1']:5.2f}  {s['support']:7d}")
     click.echo("confusion matrix (rows true, columns predicted):")
     for name, row in zip(report["classes"], report["confusion_matrix"]):
         click.echo(f"{name:<{width}}  " + " ".join(f"{v:5d}" for v in row))

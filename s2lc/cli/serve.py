@@ -20,7 +20,8 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @click.command(short_help="Serve the classifier over HTTP (POST /classify).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on; 0.0.0.0 for every one.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False), help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
+@click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
 @click.option("--max-upload-mb", default=20.0, show_default=True, type=click.FloatRange(0, min_open=True),
               help="Largest request body in MB (10^6 bytes); larger ones get 413.")
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(1),

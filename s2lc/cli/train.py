@@ -22,10 +22,12 @@ from s2lc.options import Arch, Device, Optimizer, Precision
               help="SGD with Nesterov momentum, or AdamW (fine-tuning ImageNet weights: --lr 1e-3).")
 @click.option("--epochs", default=30, show_default=True, type=click.IntRange(1), help="Training epochs.")
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=0.2, show_default=True, type=click.FloatRange(min=0, min_open=True), help="Peak learning rate (one-cycle).")
+@click.option("--lr", default=0.2, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Peak learning rate (one-cycle).")
 @click.option("--weight-decay", default=5e-4, show_default=True, type=float)
 @click.option("--label-smoothing", default=0.1, show_default=True, type=click.FloatRange(0, 1))
-@click.option("--cutmix", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="Fraction of batches mixed with CutMix.")
+@click.option("--cutmix", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="Fraction of batches mixed with CutMix.")
 @click.option("--jitter", default=0.1, show_default=True, type=click.FloatRange(0, 1),
               help="Brightness jitter ±JITTER and per-band gain ±JITTER/2 on every patch.")
 @click.option("--haze", default=0.0, show_default=True, type=click.FloatRange(0, 0.9),
@@ -52,14 +54,17 @@ from s2lc.options import Arch, Device, Optimizer, Precision
               help="Distil from this s2lc checkpoint: targets mix the label with its 8-fold TTA probabilities.")
 @click.option("--distill", default=0.7, show_default=True, type=click.FloatRange(0, 1),
               help="Weight of the teacher's probabilities in the target (with --teacher).")
-@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder for the checkpoint, metrics and figures.")
+@click.option("-o", "--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Run folder for the checkpoint, metrics and figures.")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on stdout.")
-def train(data, arch, input_size, optimizer, epochs, batch_size, lr, weight_decay, label_smoothing, cutmix, jitter, haze, translate, blur, ema_decay, seed,
-          pretrained, pretrained_sha256, freeze_epochs, device, precision, weights_dtype, limit_per_class, teacher, distill, out, resume, as_json):
+def train(data, arch, input_size, optimizer, epochs, batch_size, lr, weight_decay, label_smoothing, cutmix, jitter, haze,
+          translate, blur, ema_decay, seed, pretrained, pretrained_sha256, freeze_epochs, device, precision, weights_dtype,
+          limit_per_class, teacher, distill, out, resume, as_json):
     """Train on DATA, a EuroSAT-style folder or zip (<Class>/<image>), and write the checkpoint
     chosen on the validation split, metrics.json, curves.png, confusion.png and samples.png to --out."""
-    from s2lc.training import TrainConfig, train as run_training
+    from s2lc.training import TrainConfig
+    from s2lc.training import train as run_training
 
     source = click.get_current_context().get_parameter_source("distill")
     if teacher is None and source is not click.core.ParameterSource.DEFAULT:
@@ -67,7 +72,8 @@ def train(data, arch, input_size, optimizer, epochs, batch_size, lr, weight_deca
 
     config = TrainConfig(
         arch=arch, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        label_smoothing=label_smoothing, cutmix=cutmix, jitter=jitter, haze=haze, translate=translate, blur=blur, ema_decay=ema_decay, seed=seed, pretrained=pretrained,
+        label_smoothing=label_smoothing, cutmix=cutmix, jitter=jitter, haze=haze, translate=translate, blur=blur,
+        ema_decay=ema_decay, seed=seed, pretrained=pretrained,
         pretrained_sha256=pretrained_sha256, freeze_epochs=freeze_epochs, precision=precision, device=device,
         weights_dtype=weights_dtype, limit_per_class=limit_per_class, teacher=teacher, distill=distill,
         optimizer=optimizer, input_size=input_size,
