@@ -3,7 +3,7 @@
 Water is dark in near infrared (B08 < 1000), forest is dark in red but not in NIR (B04 < 900,
 B08 ≥ 1000); the RGB model sees neither band. For the patches mostly (> 50 %) water or forest,
 this reports the classes the map gives them, and for the patches the map calls water, how many
-hold at least 20 % water (s2lc.testing.nir_proxies).
+hold at least 20 % water (s2lc.yardsticks.nir_proxies).
 
 Usage: python bench/real_scene_proxy.py [--model PATH] [--stride 64] [--product SAFE]
 """
@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from s2lc.testing import T33UUU, agreement
+from s2lc.yardsticks import T33UUU, agreement
 
 
 def main() -> None:

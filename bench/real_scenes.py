@@ -11,7 +11,7 @@ Each model runs as ``s2lc classify`` runs it (batch norm folded, bf16 where the 
   land cover): per date, the share of reference-forest pixels mapped Forest at stride 16, and
   how much of the map changes class from one date to the next (the ground did not change);
 - **the T33UUU winter crop**: its patches mostly forest or mostly water by its own NIR band
-  (``s2lc.testing.nir_proxies``), and how many of them the map labels so.
+  (``s2lc.yardsticks.nir_proxies``), and how many of them the map labels so.
 
 The rule: a candidate ships when its test accuracy is above the shipped model's and it loses on
 no yardstick (MS-subset DN accuracy, Slovenia forest agreement on all dates and on the hazy
@@ -32,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from s2lc.testing import SHARED_DATA as DATA
-from s2lc.testing import T33UUU, agreement
+from s2lc.yardsticks import SHARED_DATA as DATA
+from s2lc.yardsticks import T33UUU, agreement
 
 HAZY = ("20150731", "20150820")  # the shared data's README: hazy or cloudy dates
 REFERENCE_FOREST = 2  # lulc_reference.tif: 2 = forest

@@ -6,7 +6,7 @@ the patch blurred with a Gaussian of one pixel: the detail that a one-pixel blur
 EuroSAT it reports the median per class on the validation split (never the test split), as
 the patches are and blurred by one pixel (what ``s2lc train --blur`` and
 ``bench/blur_robustness.py`` do to them); for the crop, the median over the patches that its
-own NIR band calls mostly forest or mostly water (s2lc.testing.nir_proxies) and over every patch.
+own NIR band calls mostly forest or mostly water (s2lc.yardsticks.nir_proxies) and over every patch.
 Contrast (the standard deviation of the brightness) is reported beside it.
 
 Usage: python bench/sharpness.py DATA [--product SAFE]
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2lc.testing import T33UUU, nir_proxies, whole_patches
+from s2lc.yardsticks import T33UUU, nir_proxies, whole_patches
 
 
 def texture(patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from s2lc import __version__
 from s2lc.errors import ModelError
 from s2lc.gdal import gdal_env
 from s2lc.legend import Legend
+from s2lc.mosaic import CellRows, Mosaic, expand_cells
 from s2lc.naming import OUTPUT_SUFFIXES
 from s2lc.sentinel2 import band
 from s2lc.tiling import Strip, TileGrid
@@ -123,8 +124,8 @@ class Classification:
         """
         return self._confidence_rows()[0 : self.class_map.shape[0]]
 
-    def _confidence_rows(self) -> "_CellRows":
-        return _CellRows(self.cell_confidence, self.stride, self.class_map)
+    def _confidence_rows(self) -> "CellRows":
+        return CellRows(self.cell_confidence, self.stride, self.class_map)
 
     @property
     def status(self) -> str:
@@ -251,74 +252,6 @@ class Classification:
         return np.array(parts, dtype=object)
 
 
-class _Mosaic:
-    """Accumulates patch probabilities on the cell grid (pure computation)."""
-
-    def __init__(self, grid: TileGrid, n_classes: int):
-        m = grid.cells_per_patch
-        self.grid = grid
-        shape = (grid.rows - 1 + m, grid.cols - 1 + m)
-        self.prob = np.zeros(shape + (n_classes,), np.float32)
-        self.count = np.zeros(shape, np.int32)
-        self.valid = np.zeros(shape, np.int64)  # valid pixels per cell
-
-    def add(self, first_row: int, probs: np.ndarray, labelled: np.ndarray) -> None:
-        """``probs``: (n_rows, cols, k); ``labelled``: (n_rows, cols) bool, patches given a class."""
-        m = self.grid.cells_per_patch
-        nr, nc = labelled.shape
-        p = probs * labelled[..., None]
-        for dr in range(m):
-            for dc in range(m):
-                self.prob[first_row + dr : first_row + dr + nr, dc : dc + nc] += p
-                self.count[first_row + dr : first_row + dr + nr, dc : dc + nc] += labelled
-
-    def finish(self, cloud_code: int) -> tuple[np.ndarray, np.ndarray]:
-        """(cell codes uint8, cell confidence float32) over :attr:`TileGrid.cell_shape`."""
-        hc, wc = self.grid.cell_shape
-        prob, count, valid = self.prob[:hc, :wc], self.count[:hc, :wc], self.valid[:hc, :wc]
-        codes = np.zeros((hc, wc), np.uint8)
-        conf = np.full((hc, wc), np.nan, np.float32)
-        has = count > 0
-        mean = prob[has] / count[has][:, None]
-        codes[has] = mean.argmax(1) + 1
-        conf[has] = mean.max(1)
-        codes[~has & (valid > 0)] = cloud_code
-        return codes, conf
-
-
-def _expand(cells: np.ndarray, s: int, h: int, w: int) -> np.ndarray:
-    """A (h, w) array from cells of s × s pixels (cropped at the far edges)."""
-    out = np.empty((h, w), cells.dtype)
-    for r in range(min(cells.shape[0], -(-h // s))):
-        rows = out[r * s : (r + 1) * s]
-        if rows.size:
-            rows[:] = np.repeat(cells[r], s)[:w]
-    return out
-
-
-class _CellRows:
-    """Rows of a cell raster expanded to the pixel grid on request, NaN where the map has no
-    data: a :class:`s2lc.writers.RowSource`, so a whole tile's confidence (480 MB as float32)
-    is never held at once."""
-
-    ndim = 2
-
-    def __init__(self, cells: np.ndarray, stride: int, class_map: np.ndarray):
-        self.cells, self.stride, self.class_map = cells, stride, class_map
-        self.shape = class_map.shape
-        self.dtype = cells.dtype
-
-    def __getitem__(self, rows: slice) -> np.ndarray:
-        r0, r1, step = rows.indices(self.shape[0])
-        if step != 1:
-            raise IndexError("only contiguous row slices")
-        s = self.stride
-        c0 = r0 // s
-        block = _expand(self.cells[c0:], s, r1 - c0 * s, self.shape[1])[r0 - c0 * s :]
-        block[self.class_map[r0:r1] == 0] = np.nan
-        return block
-
-
 @dataclass
 class _Block:
     """One strip of the scene as the model's input (the *read* stage's output).
@@ -418,7 +351,7 @@ class _Assembly:
 
     def __init__(self, grid: TileGrid, n_classes: int):
         self.grid = grid
-        self.mosaic = _Mosaic(grid, n_classes)
+        self.mosaic = Mosaic(grid, n_classes)
         self.valid_bits: list[np.ndarray] = []  # packed per-pixel validity, strip by strip (1 bit a pixel)
         self.cloud_pixels = 0
         self.has_cloud_mask: bool | None = None
@@ -444,7 +377,7 @@ class _Assembly:
         """(class map on the pixel grid, cell codes, cell confidence)."""
         cell_codes, cell_conf = self.mosaic.finish(cloud_code)
         h, w = shape
-        class_map = _expand(cell_codes, self.grid.stride, h, w)
+        class_map = expand_cells(cell_codes, self.grid.stride, h, w)
         row = 0
         for bits in self.valid_bits:  # no data → 0, strip by strip (a whole-tile mask is 120 MB)
             valid = np.unpackbits(bits, axis=1, count=w).view(bool)

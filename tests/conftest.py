@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from s2lc.testing import SHARED_DATA, T33UUU, make_product
+from s2lc.testing import make_product
+from s2lc.yardsticks import SHARED_DATA, T33UUU
 
 # As the command line does (s2lc.cli.main): torch's OpenMP threads wait passively, leaving the cores
 # to GDAL's decoding threads and to other work on the machine (spinning, they slow the suite several

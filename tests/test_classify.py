@@ -9,10 +9,11 @@ import rasterio
 from click.testing import CliRunner
 
 from s2lc import writers
-from s2lc.classify import _Mosaic, classify, output_paths
+from s2lc.classify import classify, output_paths
 from s2lc.cli.main import cli
 from s2lc.errors import ModelError, OutputError
 from s2lc.legend import EUROSAT_CLASSES, Legend
+from s2lc.mosaic import Mosaic
 from s2lc.product import open_product
 from s2lc.testing import make_product
 from s2lc.tiling import TileGrid
@@ -143,7 +144,7 @@ def test_overlapping_stride_averages_into_a_finer_map(l1c, toy):
 
 def test_mosaic_averages_overlapping_probabilities():
     grid = TileGrid(128, 128, 64, 32)  # 3 x 3 patches, 4 x 4 cells
-    mos = _Mosaic(grid, 2)
+    mos = Mosaic(grid, 2)
     probs = np.zeros((3, 3, 2), np.float32)
     probs[..., 0] = [[0.9, 0.2, 0.2], [0.9, 0.2, 0.2], [0.9, 0.2, 0.2]]
     probs[..., 1] = 1 - probs[..., 0]

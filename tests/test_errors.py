@@ -26,7 +26,7 @@ BUILTINS = {"ValueError", "TypeError", "KeyError", "IndexError", "LookupError", 
             "IOError", "FileNotFoundError", "ImportError", "NotImplementedError", "Exception"}
 #: Builtin raises left on purpose: (file, exception) -> why.
 LEFT = {
-    ("classify.py", "IndexError"): "_CellRows is only sliced by the writers' own row loop; not user input",
+    ("mosaic.py", "IndexError"): "CellRows is only sliced by the writers' own row loop; not user input",
 }
 
 

@@ -11,8 +11,8 @@ from s2lc.testing import (
     make_scene,
     metadata_xml,
     product_name,
-    whole_patches,
 )
+from s2lc.yardsticks import whole_patches
 
 
 def test_the_example_of_docs_reader_md(tmp_path):

@@ -198,7 +198,7 @@ def test_class_map_failure_mid_write_leaves_no_file(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(writers, "class_qml", broken)  # fails after the GeoTIFF was written
+    monkeypatch.setattr(writers.rasters, "class_qml", broken)  # fails after the GeoTIFF was written
     with pytest.raises(RuntimeError, match="disk full"):
         writers.write_class_map(tmp_path / "m.tif", class_map(), TRANSFORM, CRS_UTM, CLASSES)
     assert list(tmp_path.iterdir()) == []
