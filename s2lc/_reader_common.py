@@ -118,6 +118,7 @@ class ProductSource:
     cloud_cover: float | None = None
     missing: dict[str, str] = field(default_factory=dict)  #: band -> why it is not available
     footprint: RasterRef | GmlMask | None = None  #: detector footprint (0 / outside = no data)
+    warped_from: dict[str, Any] | None = None  #: a GeoTIFF warped to UTM on read: its own CRS and pixel size
     scl: RasterRef | None = None  #: Level-2A scene classification (class 0 = no data)
     cloud: CloudLayer | None = None
     no_cloud_mask: str = ""  #: what a warning says when the product has no cloud mask: "<id>: no cloud mask (...)"
@@ -167,9 +168,13 @@ class DatasetPool:
                 f"{ref.name}: cannot read its pixels ({one_line(exc)}); the file is damaged or truncated, re-download the product"
             ) from None
 
+    def add(self, path: str, dataset: Any) -> None:
+        """Hold an already open dataset (a :class:`rasterio.vrt.WarpedVRT`, say) under ``path``."""
+        self._open[path] = dataset
+
     def close(self) -> None:
-        """Close every dataset."""
-        for dataset in self._open.values():
+        """Close every dataset, the last opened first (a warped VRT before the file under it)."""
+        for dataset in reversed(list(self._open.values())):
             dataset.close()
         self._open.clear()
 

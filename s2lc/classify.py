@@ -31,7 +31,7 @@ from s2lc.gdal import gdal_env
 from s2lc.legend import Legend
 from s2lc.mosaic import CellRows, Mosaic, expand_cells
 from s2lc.naming import OUTPUT_SUFFIXES
-from s2lc.sentinel2 import band
+from s2lc.suitability import check_input
 from s2lc.tiling import Strip, TileGrid
 from s2lc.writers import count_codes
 
@@ -387,8 +387,8 @@ class _Assembly:
 
 
 def _check_product(prod: "Product", loaded) -> dict[str, float]:
-    """Refuse a product without the model's bands; warn of a level or resolution the model did not
-    see. Returns each band's resolution in the files read."""
+    """Refuse a product without the model's bands; warn of a level, pixel size or bit depth the
+    model did not see (:mod:`s2lc.suitability`). Returns each band's resolution in the files read."""
     contract = loaded.contract
     name = contract.name or loaded.path.name
     missing = [b for b in contract.bands if b not in prod.bands_available]
@@ -404,14 +404,9 @@ def _check_product(prod: "Product", loaded) -> dict[str, float]:
             "bottom-of-atmosphere" if prod.level == "L2A" else "top-of-atmosphere",
         )
     source_res = {b: prod.native_resolution(b) for b in contract.bands}
-    coarse = [b for b in contract.bands if source_res[b] > band(b).resolution]
-    if coarse:
-        logger.warning(
-            "%s: %s only at %s m in this product, %.0f x coarser than model %s saw in training: it gets "
-            "blurred patches and its map will be poor (smooth land comes out as one or two classes, such as "
-            "water or forest); use a product with the %s m bands", prod.id, ", ".join(coarse),
-            max(source_res[b] for b in coarse), max(source_res[b] / band(b).resolution for b in coarse), name,
-            min(band(b).resolution for b in coarse))
+    for note in check_input(contract.bands, {b: prod.pixel_size(b) for b in contract.bands},
+                            {b: prod.dtype(b) for b in contract.bands}, name):
+        logger.warning("%s: %s", prod.id, note.text)
     return source_res
 
 
@@ -456,6 +451,7 @@ def _provenance(prod: "Product", loaded, legend: Legend, stats: dict[str, Any], 
         "sensing_time": sensing.isoformat() if isinstance(sensing, datetime) else sensing,
         "offsets_applied": {b: prod.offsets.get(b, 0.0) for b in contract.bands},
         "band_resolution_m": source_res,  # of the files read (resampled to the 10 m grid)
+        "warped_from": prod.warped_from,  # a GeoTIFF not in metres, warped to UTM at 10 m on read
         "cloud_fraction": stats["cloud_fraction"],
         "cloud_mask": cloud_mask,
         "cloud_source": prod.cloud_source,  # the product's mask layer, or "s2cloudless" where s2lc detected them

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +98,6 @@ def _choose_clouds(source: ProductSource, clouds: Clouds) -> ProductSource:
                 f"{source.path}: cloud detection with s2cloudless needs {', '.join(missing)}, which the product "
                 "lacks; use the product's own mask (clouds='product') or none (clouds='none')"
             )
-        if source.grid.crs.is_geographic:
-            raise ProductError(
-                f"{source.path}: cloud detection runs on a grid in metres; "
-                f"this one is in degrees ({source.grid.crs}): reproject it to UTM"
-            )
         why = cloud_detection.unavailable()
         if why:
             raise ProductError(f"{source.path}: cloud detection: {why}")
@@ -164,7 +159,10 @@ class Product:
         offsets: band -> offset added to the DN when reading (-1000.0 from baseline 04.00, else 0.0).
         special_values: ``{"NODATA": 0, "SATURATED": 65535}``.
         cloud_cover: the MTD's cloud cover assessment in percent, or None.
-        grid: the common 10 m grid (a GeoTIFF's own grid).
+        grid: the common 10 m grid (a GeoTIFF's own grid, or the UTM grid it is warped to).
+        warped_from: for a GeoTIFF not projected in metres, warped on read to the 10 m UTM grid of
+            its centre: ``{"crs": its CRS, "resolution_m": its pixel size in metres, "to_crs": …,
+            "resampling": "cubic"}``; else None.
     """
 
     def __init__(self, source: ProductSource) -> None:
@@ -180,6 +178,7 @@ class Product:
         self.special_values: dict[str, int] = dict(source.special_values)
         self.cloud_cover: float | None = source.cloud_cover
         self.grid: Grid = source.grid
+        self.warped_from: dict[str, Any] | None = source.warped_from
         self._source = source
         self._datasets: DatasetPool = source.datasets or DatasetPool()
         self._clouds_coarse: np.ndarray | None = None  # the detected cloud mask, once computed
@@ -215,6 +214,26 @@ class Product:
             BandError: the band is unknown or not available.
         """
         return self._ref(band_id).resolution
+
+    def pixel_size(self, band_id: str) -> float:
+        """The pixel size (m) of the data a band is read from: :meth:`native_resolution`, or for a
+        GeoTIFF warped on read (:attr:`warped_from`) its own pixel size, estimated in metres.
+
+        Raises:
+            BandError: the band is unknown or not available.
+        """
+        ref = self._ref(band_id)
+        return float(self.warped_from["resolution_m"]) if self.warped_from else float(ref.resolution)
+
+    def dtype(self, band_id: str) -> str:
+        """The data type of a band in its file (``"uint16"`` for Sentinel-2 DN).
+
+        Raises:
+            BandError: the band is unknown or not available.
+            ProductError: its file cannot be opened.
+        """
+        ref = self._ref(band_id)
+        return self._datasets.get(ref.path, ref.name).dtypes[ref.index - 1]
 
     def _ref(self, band_id: str) -> RasterRef:
         try:
@@ -434,6 +453,7 @@ class Product:
             "special_values": self.special_values,
             "cloud_cover": self.cloud_cover,
             "grid": self.grid.to_dict(),
+            "warped_from": self.warped_from,
             "bands_available": list(self.bands_available),
             "native_resolution": {b: self.native_resolution(b) for b in self.bands_available},
             "bands_missing": dict(self._source.missing),
@@ -452,7 +472,8 @@ def _starts_like_a_zip(path: Path) -> bool:
         return False
 
 
-def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None = None, clouds: str = "auto") -> Product:
+def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None = None, clouds: str = "auto", *,
+                 sensing_time: str | datetime | None = None) -> Product:
     """Open a Sentinel-2 product or a multi-band GeoTIFF.
 
     Args:
@@ -462,17 +483,22 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
         clouds: where the cloud mask comes from, a :class:`~s2lc.options.Clouds`: ``auto`` (the
             product's own mask; for a Level-1C product without one, s2cloudless's detection when
             s2cloudless is installed), ``product``, ``s2cloudless`` or ``none``.
+        sensing_time: the acquisition date or time (ISO 8601, e.g. ``"2017-06-21"``; UTC where no
+            zone is given), for a GeoTIFF whose tags carry none; it replaces the product's own,
+            with a warning where that differs.
 
     Returns:
         The open product; close it, or use it in a ``with`` block.
 
     Raises:
-        ProductError: ``clouds`` is not a :class:`~s2lc.options.Clouds`; the path does not exist, is
+        ProductError: ``clouds`` is not a :class:`~s2lc.options.Clouds`; ``sensing_time`` is not a
+            date; the path does not exist, is
             not a product, or the product is damaged (corrupt zip, malformed MTD, missing or
             unreadable band file).
         BandError: ``bands`` names an unknown band, or ``clouds="s2cloudless"`` needs bands the product lacks.
     """
     clouds = choose(Clouds, clouds, ProductError)
+    when = _as_time(sensing_time) if sensing_time is not None else None
     path = Path(path)
     if not path.exists():
         raise ProductError(f"{path}: no such file or folder; check the path")
@@ -485,8 +511,29 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
     try:
         source = open_safe(path, pool) if is_safe else open_geotiff(path, bands, pool)
         source = _choose_clouds(source, clouds)
+        if when is not None:
+            if source.sensing_time is not None and source.sensing_time.date() != when.date():
+                logger.warning("%s: sensed %s by its metadata; taken as %s, as asked", path,
+                               source.sensing_time.isoformat(), when.isoformat())
+            source = replace(source, sensing_time=when)
     except BaseException:
         pool.close()
         raise
     logger.debug("opened %s: %s %s, %d bands", path, source.level, source.baseline, len(source.bands))
     return Product(source)
+
+
+def _as_time(value: str | datetime) -> datetime:
+    """A sensing time given by the caller, UTC where it has no zone.
+
+    Raises:
+        ProductError: not a datetime, nor an ISO 8601 date or time.
+    """
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ProductError(f"sensing_time={value!r} is not a date; give it as YYYY-MM-DD or an ISO 8601 time") from None
+    if not isinstance(value, datetime):
+        raise ProductError(f"sensing_time={value!r} is not a date; give it as YYYY-MM-DD or an ISO 8601 time")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -24,6 +24,7 @@ from s2lc.checkpoint import ModelContract
 from s2lc.errors import S2lcError
 from s2lc.patches import cell_counts, gather, model_input, pad_block, patch_counts
 from s2lc.sentinel2 import EUROSAT_RGB_BANDS
+from s2lc.suitability import check_input, pixel_size_m
 from s2lc.tiling import TileGrid
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ServeError", "Upload", "UploadError", "decode_upload", "patch_geometry", "sniff_format"]
@@ -181,15 +182,18 @@ def _decode_geotiff(data: bytes, contract: ModelContract, filename: str, max_pix
                         "classify a raster that large with `s2lc classify`",
                     )
                 indexes, notes = _band_indexes(ds.descriptions, ds.count, contract, filename)
-                eight_bit = [contract.bands[i] for i, b in enumerate(indexes) if ds.dtypes[b - 1] in ("uint8", "int8")]
-                if eight_bit:
-                    raise UploadError(
-                        422, f"{filename}: band(s) {', '.join(eight_bit)} are 8-bit, but Sentinel-2 DN need 16 bits; "
-                        "send DN as a uint16 or float GeoTIFF, or an 8-bit RGB patch as PNG/JPEG",
-                    )
+                transform, crs = ds.transform, ds.crs
+                georeferenced = crs is not None and not transform.is_identity
+                north_up = not (transform.b or transform.d or transform.a <= 0 or transform.e >= 0)
+                size = pixel_size_m(crs, transform, ds.width, ds.height) if georeferenced and north_up else None
+                for note in check_input(contract.bands, dict.fromkeys(contract.bands, size),
+                                        {b: ds.dtypes[i - 1] for b, i in zip(contract.bands, indexes)},
+                                        contract_name(contract)):
+                    if note.kind == "8-bit":  # as s2lc classify warns, but an upload can be sent again
+                        raise UploadError(422, f"{filename}: {note.text}; or send an 8-bit RGB patch as PNG/JPEG")
+                    notes.append(note.text)
                 dn = ds.read(indexes, out_dtype="float32")
                 valid = (ds.read_masks(indexes) > 0).all(axis=0)
-                transform, crs = ds.transform, ds.crs
         except RasterioError as exc:  # GDAL names the in-memory file: name the upload instead
             reason = re.sub(rf"{re.escape(os.path.basename(mem.name))}(: |, )", "", one_line(exc.__cause__ or exc))
             raise UploadError(415, f"{filename}: not a readable GeoTIFF ({reason}); send a valid GeoTIFF") from None
@@ -199,10 +203,6 @@ def _decode_geotiff(data: bytes, contract: ModelContract, filename: str, max_pix
         raise UploadError(422, f"{filename}: every pixel is no-data; send a raster with valid pixels")
     _, h, w = x.shape
     p = int(contract.patch_size)
-    georeferenced = crs is not None and not transform.is_identity
-    north_up = not (transform.b or transform.d or transform.a <= 0 or transform.e >= 0)
-    if georeferenced and north_up:
-        notes.extend(_resolution_notes(transform, crs, contract))
     if (h, w) == (p, p):
         return Upload(x[None], "GeoTIFF", w, h, notes)
     if not georeferenced:
@@ -257,19 +257,6 @@ def _band_indexes(
         f"{len(need)} ({', '.join(need)}); name them in the band descriptions (e.g. 'B04') "
         "or send exactly those bands in that order",
     )
-
-
-def _resolution_notes(transform: Any, crs: Any, contract: ModelContract) -> list[str]:
-    """A note when a projected grid's pixels are not the 10 m of the model's finest band (EuroSAT's grid)."""
-    from s2lc.sentinel2 import band
-
-    native = min(band(b).resolution for b in contract.bands)
-    if not crs.is_projected or (crs.linear_units or "").lower() not in ("metre", "meter", "m"):
-        return []
-    size = abs(transform.a)
-    if abs(size - native) > 0.05 * native:
-        return [f"pixels are {size:g} m, the model was trained on {native} m pixels; expect poorer results"]
-    return []
 
 
 def patch_geometry(upload: Upload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -162,11 +162,21 @@ def test_two_maps_make_a_series_of_one_pair(series_files, tmp_path):
     assert sum(n.startswith("change_") for n in names) == 9
 
 
-def test_a_map_without_sensing_time_cannot_be_ordered(tmp_path, series_files):
+def test_a_map_without_sensing_time_among_dated_ones_is_named(tmp_path, series_files):
     undated = write_map(tmp_path / "undated", DATE2, None)
-    with pytest.raises(MapError, match=r"undated/.*_landcover\.tif has no sensing time \(S2LC_SENSING_TIME\), so the "
-                                       "series cannot be ordered"):
+    with pytest.raises(MapError, match=r"^\S*undated/\S*_landcover\.tif has no sensing time \(S2LC_SENSING_TIME\) but "
+                                       r"the other maps do, .*`s2lc classify --date YYYY-MM-DD`$"):
         change.time_series([*series_files[:2], undated])
+
+
+def test_a_series_of_undated_maps_runs_in_the_order_given_with_a_warning(tmp_path, caplog):
+    given = [write_map(tmp_path / name, data, None) for name, data in (("c", DATE3), ("a", DATE1), ("b", DATE2))]
+    with caplog.at_level("WARNING", logger="s2lc.change"):
+        result = change.time_series(given)
+    assert [m.path for m in result.maps] == given
+    said = [r.getMessage() for r in caplog.records if "no map has a sensing time" in r.getMessage()]
+    assert len(said) == 1 and "in the order given" in said[0] and "--date" in said[0]
+    assert np.array_equal(result.pairs[0].codes, change.compare(given[0], given[1]).codes)
 
 
 def test_two_maps_of_one_date_are_refused(tmp_path, series_files):

@@ -112,7 +112,7 @@ def test_bands_only_at_a_coarser_resolution_warn_and_are_recorded(tmp_path, toy,
     with caplog.at_level("WARNING", logger="s2lc.classify"):
         res = classify(coarse, toy)
     said = [r.getMessage() for r in caplog.records if "coarser than model" in r.getMessage()]
-    assert len(said) == 1 and "B04, B03, B02 only at 60 m" in said[0] and "6 x coarser" in said[0]
+    assert len(said) == 1 and "pixels are 60 m in B04, B03, B02" in said[0] and "6.0 x coarser" in said[0]
     assert res.provenance["band_resolution_m"] == {"B04": 60, "B03": 60, "B02": 60}
     caplog.clear()
     full = make_product(tmp_path / "b", "L2A", "04.00", size=SIZE, cloud_fraction=0)

@@ -365,10 +365,10 @@ def test_decoder_limits_pixels_and_notes_alpha_and_pixel_size():
     assert up.notes == ["the alpha channel was ignored"]
     np.testing.assert_array_equal(up.patches[0], rgba[..., :3].transpose(2, 0, 1))
     up = decode_upload(geotiff(dn_raster(21, 70, 70), pixel=20.0), _contract(), "coarse.tif")
-    assert up.notes[-1].startswith("pixels are 20 m, the model was trained on 10 m pixels")
+    assert up.notes[-1].startswith("pixels are 20 m in B04, B03, B02, the model was trained on 10 m pixels")
     assert up.patches.shape == (4, 3, 64, 64) and up.grid.rows == up.grid.cols == 2
     up = decode_upload(geotiff(dn_raster(21, 64, 64), pixel=20.0), _contract(), "coarse-patch.tif")
-    assert up.grid is None and up.notes[-1].startswith("pixels are 20 m")
+    assert up.grid is None and up.notes[-1].startswith("pixels are 20 m in")
 
 
 @pytest.mark.parametrize("outer", ["python", "cli"])

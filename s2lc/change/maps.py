@@ -372,15 +372,23 @@ def _prepare(ref: DatedMap, m: DatedMap, align: bool, allow_model_mismatch: bool
 
 
 def order_by_time(maps: Sequence[DatedMap]) -> list[DatedMap]:
-    """``maps`` sorted by sensing time.
+    """``maps`` sorted by sensing time; maps of which none has a sensing time stay in the order
+    given, with a warning.
 
     Raises:
-        MapError: a map without a sensing time, or two maps of the same time.
+        MapError: some maps have a sensing time and others not (the message names those without),
+            or two maps share one.
     """
-    for m in maps:
-        if m.sensing_time is None:
-            raise MapError(f"{m.name} has no sensing time (S2LC_SENSING_TIME), so the series cannot be ordered; "
-                           "use maps written by `s2lc classify`")
+    undated = [m for m in maps if m.sensing_time is None]
+    if undated and len(undated) < len(maps):
+        names = ", ".join(m.name for m in undated)
+        raise MapError(f"{names} {'has' if len(undated) == 1 else 'have'} no sensing time (S2LC_SENSING_TIME) but the "
+                       "other maps do, so the series cannot be ordered; classify the input again with "
+                       "`s2lc classify --date YYYY-MM-DD`")
+    if undated:
+        logger.warning("no map has a sensing time: the series runs in the order given (%s); classify with "
+                       "`--date YYYY-MM-DD` to order it by date", ", ".join(m.name for m in maps))
+        return list(maps)
     ordered = sorted(maps, key=lambda m: m.sensing_time)
     for x, y in zip(ordered, ordered[1:]):
         if x.sensing_time == y.sensing_time:

@@ -508,8 +508,9 @@ def time_series(
         A :class:`SeriesResult`; nothing is written until :meth:`SeriesResult.save`.
 
     Raises:
-        MapError: fewer than two maps; a map that is not an s2lc classification, has no
-            sensing time or shares one with another; maps that cannot be compared.
+        MapError: fewer than two maps; a map that is not an s2lc classification; a map without
+            a sensing time among maps with one, or two maps of one time (:func:`order_by_time`);
+            maps that cannot be compared.
     """
     from tqdm import tqdm
 

@@ -29,12 +29,15 @@ from s2lc.options import Device, Precision
 @clouds_option
 @click.option("--bands", callback=parse_bands_option, default=None,
               help="For a GeoTIFF: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
+@click.option("--date", "sensing_time", default=None, metavar="YYYY-MM-DD",
+              help="Acquisition date, where the input carries none (a GeoTIFF without a date tag); "
+                   "recorded in the outputs, so `s2lc change` can order the maps.")
 @click.option("--no-polygons", is_flag=True, help="Skip the GeoPackage of polygons.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary (provenance, areas, outputs) as JSON on stdout.")
-def classify(product, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands, no_polygons,
-             overwrite, as_json):
+def classify(product, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands, sensing_time,
+             no_polygons, overwrite, as_json):
     """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF) into OUT: <id>_landcover.tif
     (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg, <id>_quicklook.png and <id>_landcover.json."""
     from s2lc.classify import classify as run
@@ -42,7 +45,8 @@ def classify(product, out_dir, model, device, precision, tta, batch_size, stride
     from s2lc.files import check_outputs
     from s2lc.product import open_product
 
-    with output_folder(out_dir) as out, open_product(product, bands=bands, clouds=clouds) as prod:
+    with output_folder(out_dir) as out, open_product(product, bands=bands, clouds=clouds,
+                                                         sensing_time=sensing_time) as prod:
         check_outputs(output_files(output_paths(out, prod.id)), overwrite)  # refuse before hours of work
         result = run(prod, model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
                      precision=precision, tta=tta, progress=progress_enabled())

@@ -71,6 +71,7 @@ FLAGS = {
     "pretrained": "--pretrained",
     "pretrained_sha256": "--pretrained-sha256",
     "resume": "--resume",
+    "sensing_time": "--date",
     "translate": "--translate",
 }
 #: ``name=value`` (a string, a dict, True or a number); a name with an underscore also on its own.

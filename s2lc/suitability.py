@@ -1,0 +1,93 @@
+"""Is an input fit for a model? One check for ``s2lc classify`` and ``s2lc serve``.
+
+A model learnt its classes from Sentinel-2 DN on the 10 m grid (EuroSAT). Two kinds of input fall
+outside that, and both paths say so before any inference:
+
+* **pixels far from the band's own size** (more than :data:`RESOLUTION_TOLERANCE` either way):
+  coarser pixels make blurred patches, finer ones patches of a smaller piece of land;
+* **8-bit bands**: Sentinel-2 DN need 16 bits, so 8-bit data are a stretched display product
+  (a screenshot, a "visual" export), not reflectance.
+
+``classify`` warns of each; ``serve`` refuses 8-bit GeoTIFFs and returns the other notes with
+the prediction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from affine import Affine
+from rasterio.crs import CRS
+
+from s2lc.sentinel2 import band
+
+__all__ = ["RESOLUTION_TOLERANCE", "Note", "check_input", "pixel_size_m"]
+
+#: How far a pixel size may be from the band's own (as a ratio) before a note: 25 %.
+RESOLUTION_TOLERANCE = 1.25
+_EIGHT_BIT = ("uint8", "int8")
+
+
+@dataclass(frozen=True)
+class Note:
+    """One way an input differs from what the model saw: ``kind`` is ``"resolution"`` or ``"8-bit"``."""
+
+    kind: str
+    text: str
+
+
+def pixel_size_m(crs: Any, transform: Affine, width: int, height: int) -> float | None:
+    """A grid's pixel size in metres: the transform's in a CRS projected in metres; otherwise (a
+    geographic CRS) the square root of its area in the local UTM zone over its pixel count.
+    None without a CRS."""
+    if crs is None:
+        return None
+    crs = CRS.from_user_input(crs)
+    if crs.is_projected and (crs.linear_units or "").lower() in ("metre", "meter", "m"):
+        return abs(transform.a)
+    from rasterio.warp import transform as transform_points
+    from rasterio.warp import transform_bounds
+
+    from s2lc._reader_geotiff import utm_crs
+
+    left, top = transform.c, transform.f
+    right, bottom = left + width * transform.a, top + height * transform.e
+    (lon,), (lat,) = transform_points(crs, "EPSG:4326", [(left + right) / 2], [(bottom + top) / 2])
+    x0, y0, x1, y1 = transform_bounds(crs, utm_crs(lon, lat), min(left, right), min(bottom, top),
+                                      max(left, right), max(bottom, top), densify_pts=21)
+    return math.sqrt((x1 - x0) * (y1 - y0) / (width * height))
+
+
+def check_input(bands: Sequence[str], pixel_size: Mapping[str, float | None], dtypes: Mapping[str, str],
+                model: str) -> list[Note]:
+    """Notes on how ``bands`` of an input differ from what ``model`` (its name, for the text) saw.
+
+    Args:
+        bands: the model's band ids, e.g. ``("B04", "B03", "B02")``.
+        pixel_size: band -> pixel size in metres of the data read (None: unknown, no note).
+        dtypes: band -> numpy dtype name of the data read.
+        model: the model's name.
+    """
+    notes = []
+    off = {b: s for b in bands if (s := pixel_size.get(b)) is not None
+           and not 1 / RESOLUTION_TOLERANCE <= s / band(b).resolution <= RESOLUTION_TOLERANCE}
+    if off:
+        worst = max(off, key=lambda b: max(off[b] / band(b).resolution, band(b).resolution / off[b]))
+        size, native = off[worst], band(worst).resolution
+        ratio = size / native
+        effect = (f"{ratio:.1f} x coarser than model {model} saw in training: it gets blurred patches and its map "
+                  "will be poor (smooth land comes out as one or two classes, such as water or forest)"
+                  if ratio > 1 else
+                  f"{1 / ratio:.1f} x finer than model {model} saw in training: each patch covers less land than "
+                  "it learnt, and its map will be poor")
+        notes.append(Note("resolution", f"pixels are {size:g} m in {', '.join(off)}, the model was trained on "
+                                        f"{native} m pixels: {effect}; use Sentinel-2 bands at {native} m"))
+    eight_bit = [b for b in bands if dtypes.get(b) in _EIGHT_BIT]
+    if eight_bit:
+        notes.append(Note("8-bit", f"band(s) {', '.join(eight_bit)} are 8-bit, but Sentinel-2 DN need 16 bits: "
+                                   "8-bit data are a stretched display image, not reflectance, and the map will be "
+                                   "wrong; use DN as uint16 or float"))
+    return notes
