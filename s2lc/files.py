@@ -111,7 +111,9 @@ def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Itera
         overwrite: replace existing files instead of refusing them.
 
     Raises:
-        OutputError: as :func:`check_outputs`; the hidden folder cannot be created.
+        OutputError: as :func:`check_outputs`; the hidden folder cannot be created; writing a
+            file failed (a full disk, a file-size limit, an I/O error from GDAL, SQLite or the
+            OS), naming the file being written, the reason and the space left on its disk.
     """
     paths = [Path(p) for p in paths]
     check_outputs(paths, overwrite)
@@ -123,18 +125,34 @@ def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Itera
         except OSError as exc:
             raise OutputError(f"cannot write in {folder} ({exc.strerror}); choose another output folder") from exc
 
+        writing: list[Path] = []  # the file being written: the last one staged
+
         def stage(path: str | os.PathLike) -> Path:
             path = Path(path)
             if path not in paths:
                 raise ArgumentError(f"{path} is not one of the staged outputs")
+            writing.append(path)
             return scratch[path.parent] / path.name
 
-        yield stage
+        try:
+            yield stage
+        except OutputError as exc:  # a writer's own atomic write inside: name the final path, not the hidden one
+            message = _unstaged(str(exc), scratch)
+            if message == str(exc):
+                raise
+            raise OutputError(message) from exc
+        except Exception as exc:
+            if not _is_write_error(exc):
+                raise
+            raise OutputError(_write_failed(writing[-1] if writing else paths[0], exc)) from exc
         for path in paths[1:] + paths[:1]:
-            tmp = stage(path)
+            tmp = scratch[path.parent] / path.name
             if tmp.is_file():
                 _usual_mode(tmp)
-                os.replace(tmp, path)
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise OutputError(_write_failed(path, exc)) from exc
                 logger.debug("wrote %s", path)
             elif overwrite and path.is_file():
                 path.unlink()
@@ -158,6 +176,7 @@ def atomic_paths(paths: Sequence[str | os.PathLike], overwrite: bool = False) ->
     paths = [Path(p) for p in paths]
     with staged_outputs(paths, overwrite) as stage:
         tmps = [stage(p) for p in paths]
+        stage(paths[0])  # staged last, so a write error names the main file (a raster, not its sidecar)
         yield tmps
         for path, tmp in zip(paths, tmps):
             if not tmp.is_file():
@@ -190,3 +209,29 @@ def _usual_mode(path: Path) -> None:
     umask = os.umask(0o022)
     os.umask(umask)
     os.chmod(path, 0o666 & ~umask)
+
+
+#: Libraries whose exceptions, raised while an output is written, are write errors.
+_WRITING_LIBRARIES = ("rasterio", "pyogrio", "sqlite3", "safetensors", "PIL")
+
+
+def _is_write_error(exc: BaseException) -> bool:
+    """An error of the file system or of a library writing to it, not a bug or a refusal of s2lc's."""
+    return isinstance(exc, OSError) or type(exc).__module__.partition(".")[0] in _WRITING_LIBRARIES
+
+
+def _write_failed(path: Path, exc: BaseException) -> str:
+    """One line: the file, why writing it failed, and the space left where it goes."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split()) or type(exc).__name__
+    try:
+        free = f"; {shutil.disk_usage(path.parent).free / 2**20:,.0f} MB free there"
+    except OSError:
+        free = ""
+    return f"cannot write {path} ({reason}{free}); free some space or choose another output folder"
+
+
+def _unstaged(message: str, scratch: dict[Path, Path]) -> str:
+    """``message`` with the hidden folders' paths written as the final folders'."""
+    for folder, hidden in scratch.items():
+        message = message.replace(f"{hidden}{os.sep}", f"{folder}{os.sep}")
+    return message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,50 @@ def test_check_outputs_names_every_existing_file(tmp_path):
     with pytest.raises(OutputError, match=r"a\.tif, .*b\.qml already exist; use overwrite=True"):
         files.check_outputs([a, b, c], overwrite=False)
     files.check_outputs([a, b, c], overwrite=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Write errors: a real file-size limit (RLIMIT_FSIZE), which fails writes as a full disk does
+
+
+_LIMITED = r'''
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+from s2lc.cli.main import cli
+cli(sys.argv[2:])
+'''
+
+
+def _limited(limit: int, *args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _LIMITED, str(limit), *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE and SIGXFSZ as Linux has them")
+@pytest.mark.parametrize("limit, failing", [(4096, "t33uuu_crop_landcover.tif"), (60_000, None)])
+def test_a_write_error_names_the_file_in_one_line_and_leaves_nothing(tmp_path, limit, failing):
+    """Whichever output the limit stops, the error names it, exits 1 and leaves no file."""
+    crop = Path(__file__).parent / "data" / "t33uuu_crop.tif"
+    out = tmp_path / "out"
+    r = _limited(limit, "-q", "classify", str(crop), "-o", str(out), "--clouds", "none")
+    assert r.returncode == 1, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: cannot write {out}{os.sep}t33uuu_crop_"), last
+    assert last.endswith("MB free there); free some space or choose another output folder")
+    if failing:
+        assert last.startswith(f"Error: cannot write {out / failing} (")
+    assert "Traceback" not in r.stderr and not out.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE and SIGXFSZ as Linux has them")
+def test_a_write_error_in_a_folder_of_the_users_leaves_it_as_it_was(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    crop = Path(__file__).parent / "data" / "t33uuu_crop.tif"
+    r = _limited(4096, "-q", "classify", str(crop), "-o", str(out), "--clouds", "none")
+    assert r.returncode == 1 and "cannot write" in r.stderr
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
