@@ -2,18 +2,21 @@
 product, and how a map agrees with them.
 
 ``bench/real_scenes.py`` and the tests of the shipped model use them on the real T33UUU crop
-beside a development checkout (:data:`T33UUU`); they work on any Level-1C product with B04
-and B08.
+shipped with the package (:data:`T33UUU`, the demo scene); they work on any Level-1C product
+with B04 and B08.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from s2lc.demo import DEMO_PRODUCT
 
 if TYPE_CHECKING:
     from s2lc.classify import Classification
@@ -25,8 +28,9 @@ __all__ = ["SHARED_DATA", "T33UUU", "WATER_CLASSES", "agreement", "nir_proxies",
 #: The real data beside a development checkout (``<checkout>/../shared/data``): a convenience of
 #: s2lc's own tests and benchmarks, absent in a fresh clone and in an installed package.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-#: The real Level-1C crop of tile T33UUU (16 February 2017, 1536 x 768 at 10 m) in it.
-T33UUU = SHARED_DATA / "s2" / "S2A_MSIL1C_20170216T102101_N0204_R065_T33UUU_20170216T102204.SAFE"
+#: The real Level-1C crop of tile T33UUU (16 February 2017, 1536 x 768 at 10 m): the scene
+#: :mod:`s2lc.demo` ships, so it is present wherever s2lc is installed.
+T33UUU = Path(str(files("s2lc") / "data" / "demo" / DEMO_PRODUCT))
 #: EuroSAT classes that count as water.
 WATER_CLASSES = ("SeaLake", "River")
 

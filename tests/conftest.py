@@ -23,7 +23,8 @@ from s2lc.yardsticks import SHARED_DATA, T33UUU
 # importing s2lc no longer sets it. A value set in the environment wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-#: The real products of ../shared/data/s2 (absent in a fresh clone: those tests skip).
+#: The real products: the T33UUU L1C crop ships with s2lc (s2lc.demo); the L2A is in ../shared/data/s2
+#: (absent in a fresh clone: its tests skip).
 REAL_DATA = SHARED_DATA / "s2"
 REAL_L1C = T33UUU
 REAL_L2A = REAL_DATA / "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221005T164454.SAFE"

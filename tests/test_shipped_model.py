@@ -60,8 +60,6 @@ def test_shipped_model_keeps_its_accuracy_on_softer_patches():
     assert (prob.argmax(1) == ds.labels[pick]).mean() >= 0.93  # measured on all 5 400: 97.4 %
 
 
-@pytest.mark.realdata
-@pytest.mark.skipif(not T33UUU.exists(), reason="../shared/data/s2 not present")
 def test_shipped_model_maps_the_real_l1c_crop():
     found = agreement(T33UUU)
     labels = found["labels"]
@@ -78,8 +76,6 @@ def test_shipped_model_maps_the_real_l1c_crop():
     assert found["patches"]["classified"] == found["patches"]["total"] == 288
 
 
-@pytest.mark.realdata
-@pytest.mark.skipif(not T33UUU.exists(), reason="../shared/data/s2 not present")
 def test_the_nir_proxies_of_the_real_crop_see_its_lakes_and_forests():
     """The yardstick of bench/real_scene_proxy.py, checked against what the crop shows."""
     from s2lc.product import open_product

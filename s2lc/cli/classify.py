@@ -11,7 +11,9 @@ from s2lc.options import Device, Precision
 
 
 @click.command(short_help="Classify a Sentinel-2 product into a land-cover map.")
-@click.argument("product", type=click.Path(exists=True))
+@click.argument("product", type=click.Path(exists=True), required=False)
+@click.option("--demo", is_flag=True, help="Classify the small real scene shipped with s2lc (a Level-1C crop of T33UUU) "
+                                          "instead of PRODUCT.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder (created if needed).")
 @click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False),
@@ -36,14 +38,22 @@ from s2lc.options import Device, Precision
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary (provenance, areas, outputs) as JSON on stdout.")
-def classify(product, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands, sensing_time,
+def classify(product, demo, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands, sensing_time,
              no_polygons, overwrite, as_json):
-    """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF) into OUT: <id>_landcover.tif
-    (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg, <id>_quicklook.png and <id>_landcover.json."""
+    """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF), or with --demo the scene shipped with
+    s2lc, into OUT: <id>_landcover.tif (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg,
+    <id>_quicklook.png and <id>_landcover.json."""
     from s2lc.classify import classify as run
     from s2lc.classify import output_files, output_paths
     from s2lc.files import check_outputs
     from s2lc.product import open_product
+
+    if demo == (product is not None):
+        raise click.UsageError("give either PRODUCT or --demo" if demo else "missing PRODUCT (or --demo for the shipped scene)")
+    if demo:
+        from s2lc.demo import demo_product
+
+        product = demo_product()
 
     with output_folder(out_dir) as out, open_product(product, bands=bands, clouds=clouds,
                                                          sensing_time=sensing_time) as prod:
@@ -56,7 +66,8 @@ def classify(product, out_dir, model, device, precision, tta, batch_size, stride
         click.echo(json.dumps({"outputs": {k: str(p) for k, p in paths.items()}, "provenance": result.provenance,
                                "stats": s}, indent=2, default=str))
     else:
-        top = sorted(((a, n) for n, a in s["area_ha"].items() if a > 0), reverse=True)[:5]
+        label = {c.name: c.label for c in result.legend.classes}  # data files keep names, people read labels
+        top = sorted(((a, label.get(n, n)) for n, a in s["area_ha"].items() if a > 0), reverse=True)[:5]
         click.echo(f"{result.product_id}: {s['status']}; {s['patches']['classified']} patches classified, "
                    f"{s['patches']['cloud']} cloud, {s['patches']['no_data']} no data "
                    f"in {s['seconds']['total']:.1f} s", err=True)
