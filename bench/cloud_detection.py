@@ -1,8 +1,9 @@
 """Benchmark cloud detection with s2cloudless on a synthetic full Sentinel-2 tile (10 980 × 10 980 at 10 m).
 
 What ``--clouds s2cloudless`` (or ``auto`` on a Level-1C product without a cloud mask) adds to
-``s2lc classify``: reading the ten bands s2cloudless needs averaged onto its 120 m grid, and the
-detection itself. Reports both in seconds, the peak RSS of the process, and how much of a painted
+``s2lc classify``: reading the ten bands s2cloudless needs averaged onto its 120 m grid (exactly,
+at full resolution, as detection does; and for comparison the fast way, from reduced JPEG 2000
+levels), and the detection itself. Reports both in seconds, the peak RSS of the process, and how much of a painted
 cloud block is found and how much clear land far from it is flagged.
 
 Usage: python bench/cloud_detection.py [--data DIR] [--size 10980] [--json OUT]
@@ -88,8 +89,11 @@ def main() -> None:
     with open_product(product, clouds="s2cloudless") as p:
         factor = clouds.RESOLUTION / p.grid.resolution
         shape = (round(p.grid.height / factor), round(p.grid.width / factor))
+        t = time.perf_counter()
+        p.read_averaged(clouds.BANDS, shape)  # the fast way, from reduced JPEG 2000 levels (previews use it)
+        fast = time.perf_counter() - t
         t0 = time.perf_counter()
-        reflectance = p.read_averaged(clouds.BANDS, shape) / np.float32(10000)
+        reflectance = p.read_averaged(clouds.BANDS, shape, exact=True) / np.float32(10000)  # as detection reads
         t1 = time.perf_counter()
         mask = clouds.detect_clouds(reflectance)
         t2 = time.perf_counter()
@@ -105,7 +109,8 @@ def main() -> None:
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "grid": list(shape),
-        "read_averaged_seconds": t1 - t0,
+        "read_averaged_exact_seconds": t1 - t0,
+        "read_averaged_fast_seconds": fast,
         "detect_seconds": t2 - t1,
         "first_read_masks_seconds": t3 - t2,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -305,16 +305,24 @@ class Product:
             return values
         return upsample_cubic(values, ref.factor, data_window=coarse, window=window, coarse_shape=ref.shape, valid=valid)
 
-    def read_averaged(self, bands: Sequence[str], shape: tuple[int, int]) -> np.ndarray:
+    def read_averaged(self, bands: Sequence[str], shape: tuple[int, int], *, exact: bool = False) -> np.ndarray:
         """Read bands averaged onto a coarse grid of ``shape`` that covers the whole grid (cell
         ``(i, j)`` covers 10 m rows ``i·h/rows`` to ``(i+1)·h/rows``, and likewise columns).
 
-        For masks and detectors that need no 10 m detail: each file is decoded once, at the
-        coarsest JPEG 2000 resolution level fine enough (for a 10 m band of a full tile onto a
-        120 m grid: 1/8, 1 373 pixels across), and GDAL averages that onto the cells; a value is
-        close to the cell's mean, within a few percent where the cell is of one kind. Units as
-        :meth:`read`; NaN where a cell holds no data at all (a cell across the swath edge
-        averages its zeros in).
+        For masks, detectors and previews that need no 10 m detail. By default each file is
+        decoded once, at the coarsest JPEG 2000 resolution level fine enough (for a 10 m band of
+        a full tile onto a 120 m grid: 1/8, 1 373 pixels across), and GDAL averages that onto the
+        cells: fast, and close to the cell's mean where the cell is of one kind, but a reduced
+        level is clipped at DN 0, so a dark surface (water in the short-wave infrared) reads
+        differently in a product and in its ≥ 04.00 reprocessing, whose DN are 1000 higher.
+
+        With ``exact``, each file is decoded at full resolution, strip by strip, the offset is
+        removed, and every cell is the mean (in float64) of the valid pixels whose centres it
+        holds: a product and its reprocessed twin give identical values. It costs a full decode
+        of every band (docs/performance.md).
+
+        Units as :meth:`read`. NaN where a cell holds no valid pixel; by default a cell across
+        the swath edge averages its zeros in, with ``exact`` only its valid pixels count.
 
         Raises:
             BandError: a band is unknown or not in the product. ProductError: a file cannot be decoded.
@@ -322,11 +330,43 @@ class Product:
         out = np.empty((len(bands), *shape), dtype=np.float32)
         with gdal_env():
             for i, ref in enumerate(self._ref(b) for b in bands):
+                if exact:
+                    out[i] = self._cell_means(ref, shape)
+                    continue
                 dn = self._datasets.read(ref, None, out_shape=shape)
                 values = _to_units(dn, ref)
                 values[~_valid(dn, ref)] = np.nan
                 out[i] = values
         return out
+
+    def _cell_means(self, ref: RasterRef, shape: tuple[int, int]) -> np.ndarray:
+        """(rows, cols) float32: the mean of the valid full-resolution values of ``ref`` whose
+        pixel centres fall in each cell of ``shape`` (cells smaller than a pixel take the pixel
+        that holds their centre); NaN where none is valid."""
+        (fh, fw), (rows, cols) = ref.shape, shape
+        if rows > fh or cols > fw:  # finer cells than pixels: the pixel under each cell's centre
+            dn = self._datasets.read(ref, None)
+            values = _to_units(dn, ref)
+            values[~_valid(dn, ref)] = np.nan
+            r = ((np.arange(rows) + 0.5) * fh / rows).astype(np.intp)
+            c = ((np.arange(cols) + 0.5) * fw / cols).astype(np.intp)
+            return values[np.ix_(r, c)]
+        row_cell, col_cell = cell_index(0, fh, fh, rows), cell_index(0, fw, fw, cols)
+        col_starts = np.flatnonzero(np.r_[True, np.diff(col_cell) > 0])  # cells are runs of columns
+        sums, counts = np.zeros(shape), np.zeros(shape)
+        step = 1024  # rows of the file decoded at a time: a 10 m strip of a full tile is 90 MB in float64
+        for r0 in range(0, fh, step):
+            dn = self._datasets.read(ref, Window(0, r0, fw, min(step, fh - r0)))
+            valid = _valid(dn, ref)
+            values = np.where(valid, _to_units(dn, ref).astype(np.float64), 0.0)
+            cells = row_cell[r0:r0 + len(dn)]
+            starts = np.flatnonzero(np.r_[True, np.diff(cells) > 0])  # and runs of rows
+            block = np.add.reduceat(values, col_starts, axis=1)
+            sums[cells[starts]] += np.add.reduceat(block, starts, axis=0)
+            block = np.add.reduceat(valid, col_starts, axis=1, dtype=np.int64)
+            counts[cells[starts]] += np.add.reduceat(block, starts, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(counts > 0, sums / counts, np.nan).astype(np.float32)
 
     def _cells_with_no_data(self, shape: tuple[int, int]) -> np.ndarray:
         """(rows, cols) bool on the coarse grid of :meth:`read_averaged`: the cells that hold any
@@ -345,8 +385,9 @@ class Product:
             t0 = time.perf_counter()
             factor = cloud_detection.RESOLUTION / self.grid.resolution
             shape = (max(1, round(self.grid.height / factor)), max(1, round(self.grid.width / factor)))
-            reflectance = self.read_averaged(cloud_detection.BANDS, shape) / np.float32(10000)
-            reflectance[:, self._cells_with_no_data(shape)] = np.nan  # their averages hold zeros
+            # exact: a product and its >= 04.00 reprocessing (DN + 1000) must see the same clouds
+            reflectance = self.read_averaged(cloud_detection.BANDS, shape, exact=True) / np.float32(10000)
+            reflectance[:, self._cells_with_no_data(shape)] = np.nan  # partly no data: s2cloudless's features need whole cells
             self._clouds_coarse = cloud_detection.detect_clouds(reflectance)
             logger.info("%s: s2cloudless found %.1f %% cloud on a %d x %d grid in %.1f s", self.id,
                         100 * self._clouds_coarse.mean(), shape[1], shape[0], time.perf_counter() - t0)

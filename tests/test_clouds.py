@@ -248,3 +248,51 @@ def test_the_cloud_streak_of_the_real_l1c_crop_is_masked(real_l1c):
     assert masks.cloud[50:350, 700:950].mean() > 0.9
     assert 0.1 < masks.cloud.mean() < 0.3
     assert masks.cloud[water].mean() < 0.1  # the lakes are not taken for cloud
+
+
+@pytest.fixture(scope="module")
+def maskless_twins(tmp_path_factory):
+    """One scene as a 02.09 product and as its >= 04.00 reprocessing (DN + 1000, offsets in the
+    MTD), neither with a cloud mask."""
+    return tuple(without_mask(make_product(tmp_path_factory.mktemp(f"twin{baseline}"), "L1C", baseline, size=SIZE,
+                                           nodata_cols=NODATA_COLS), tmp_path_factory.mktemp(f"maskless{baseline}"))
+                 for baseline in ("02.09", "04.00"))
+
+
+def test_exact_averages_are_block_means_and_the_same_for_both_baselines(maskless_twins):
+    old, new = maskless_twins
+    with open_product(old) as p, open_product(new) as q:
+        assert (p.offsets["B04"], q.offsets["B04"]) == (0.0, -1000.0)
+        averaged = p.read_averaged(s2lc.clouds.BANDS, (40, 40), exact=True)
+        assert np.array_equal(averaged, q.read_averaged(s2lc.clouds.BANDS, (40, 40), exact=True), equal_nan=True)
+        fine = p.read(["B04"])[0]
+    cells = fine.reshape(40, 12, 40, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # cells with no data at all
+        expected = np.nanmean(cells, axis=(1, 3))
+    b04 = s2lc.clouds.BANDS.index("B04")
+    np.testing.assert_allclose(averaged[b04], expected, rtol=1e-6)  # NaN in the same cells
+    assert np.isnan(averaged[b04][:, : NODATA_COLS // 12]).all()
+
+
+def test_exact_averages_of_a_coarser_grid_than_the_file_take_the_pixel_under_each_cell(maskless_twins):
+    with open_product(maskless_twins[0]) as p:  # baseline 02.09: values are the DN, 0 is no data
+        b10 = p.read_averaged(["B10"], (120, 120), exact=True)[0]  # B10 is 60 m: 80 x 80 pixels
+    with rasterio.open(next(granule(maskless_twins[0]).glob("IMG_DATA/*_B10.jp2"))) as f:
+        dn = f.read(1).astype(np.float32)
+    centre = ((np.arange(120) + 0.5) * 80 / 120).astype(int)  # the pixel under each cell's centre
+    under = dn[np.ix_(centre, centre)]
+    under[under == 0] = np.nan
+    assert np.array_equal(b10, under, equal_nan=True) and np.isfinite(b10).any()
+
+
+@needs_s2cloudless
+def test_s2cloudless_maps_a_product_and_its_reprocessed_twin_identically(maskless_twins, tmp_path):
+    toy = brightness_model(tmp_path / "toy.safetensors")
+    maps = []
+    for product in maskless_twins:
+        with open_product(product, clouds="s2cloudless") as p:
+            fraction = p.mask_fractions()["cloud_fraction"]
+            maps.append((fraction, classify(p, toy).class_map))
+    (f_old, map_old), (f_new, map_new) = maps
+    assert 0.1 < f_old == f_new and np.array_equal(map_old, map_new)
