@@ -384,9 +384,9 @@ def test_a_failing_overwrite_keeps_the_previous_outputs(pair, tmp_path, monkeypa
 
 def test_different_grids_are_refused_without_align(tmp_path):
     before = write_map(tmp_path, BEFORE, T1)
-    shifted = write_map(tmp_path, AFTER, T2, transform=from_origin(ORIGIN[0] + PIXEL, ORIGIN[1], PIXEL, PIXEL))
+    shifted = write_map(tmp_path, AFTER, T2, transform=from_origin(ORIGIN[0] + PIXEL / 2, ORIGIN[1], PIXEL, PIXEL))
     with pytest.raises(MapError, match=r"_landcover\.tif \(EPSG:32633, 6x4 px of 20 m at \(300000, 5900040\)\) and "
-                                       r".*_landcover\.tif \(EPSG:32633, 6x4 px of 20 m at \(300020, 5900040\)\) are "
+                                       r".*_landcover\.tif \(EPSG:32633, 6x4 px of 20 m at \(300010, 5900040\)\) are "
                                        r"on different grids; pass align=True"):
         change.compare(before, shifted)
 
@@ -602,3 +602,45 @@ def test_the_package_offers_every_public_name_of_its_modules():
     for module in (core, maps, results):
         assert set(module.__all__) <= offered, module.__name__
     assert all(hasattr(change, name) for name in offered)
+
+
+# ---- grids on one lattice ---------------------------------------------------------------------
+
+
+def test_maps_on_one_lattice_are_compared_on_their_intersection(tmp_path, caplog):
+    """The second map is a window of the same grid, two columns to the right and one row down,
+    and reaches one column past the first: no resampling, only the overlap is compared."""
+    before = write_map(tmp_path / "a", BEFORE, T1)
+    after_data = np.full((4, 5), F, np.uint8)
+    after_data[:3, :4] = AFTER[1:, 2:]
+    after = write_map(tmp_path / "b", after_data, T2,
+                      transform=from_origin(ORIGIN[0] + 2 * PIXEL, ORIGIN[1] - PIXEL, PIXEL, PIXEL))
+    assert change.on_one_lattice(change.load_map(before).map, change.load_map(after).map)
+    with caplog.at_level("WARNING", logger="s2lc.change"):
+        result = change.compare(before, after)
+    assert not result.aligned and result.before.cut and result.after.cut
+    assert result.codes.shape == (3, 4) and result.transform == from_origin(ORIGIN[0] + 2 * PIXEL, ORIGIN[1] - PIXEL,
+                                                                            PIXEL, PIXEL)
+    assert np.array_equal(result.before.map.data, BEFORE[1:, 2:]) and np.array_equal(result.after.map.data, AFTER[1:, 2:])
+    expected = change.compare_arrays(BEFORE[1:, 2:], AFTER[1:, 2:], result.before.map.classes)[0]
+    assert np.array_equal(result.codes, expected)
+    said = [r.getMessage() for r in caplog.records if "intersection" in r.getMessage()]
+    assert len(said) == 1 and "4 columns x 3 rows" in said[0] and "20 m grid" in said[0]
+    assert result.summary()["checks"]["grid"] == "one lattice, cut to the intersection"
+
+
+def test_a_series_on_one_lattice_is_cut_to_the_common_intersection(tmp_path):
+    first = write_map(tmp_path / "a", BEFORE, T1)
+    second = write_map(tmp_path / "b", AFTER[:, 1:], T2, transform=from_origin(ORIGIN[0] + PIXEL, ORIGIN[1], PIXEL, PIXEL))
+    third = write_map(tmp_path / "c", BEFORE[1:], T3, transform=from_origin(ORIGIN[0], ORIGIN[1] - PIXEL, PIXEL, PIXEL))
+    result = change.time_series([third, first, second])
+    assert [m.map.data.shape for m in result.maps] == [(3, 5)] * 3 and not any(result.aligned)
+    assert np.array_equal(result.maps[1].map.data, AFTER[1:, 1:])
+
+
+def test_grids_off_the_lattice_still_need_align(tmp_path):
+    before = write_map(tmp_path / "a", BEFORE, T1)
+    half = write_map(tmp_path / "b", AFTER, T2, transform=from_origin(ORIGIN[0] + PIXEL / 2, ORIGIN[1], PIXEL, PIXEL))
+    assert not change.on_one_lattice(change.load_map(before).map, change.load_map(half).map)
+    with pytest.raises(MapError, match="different grids; pass align=True"):
+        change.compare(before, half)

@@ -191,7 +191,7 @@ def test_every_map_is_checked_against_the_first(tmp_path, series_files):
                                        "different models"):
         change.time_series([*series_files, other_model])
     shifted = write_map(tmp_path / "shifted", DATE2, "20230101T100000",
-                        transform=from_origin(ORIGIN[0] + PIXEL, ORIGIN[1], PIXEL, PIXEL))
+                        transform=from_origin(ORIGIN[0] + 1.5 * PIXEL, ORIGIN[1], PIXEL, PIXEL))  # off the lattice
     with pytest.raises(MapError, match="different grids; pass align=True"):
         change.time_series([*series_files, shifted])
     result = change.time_series([*series_files, shifted], align=True)

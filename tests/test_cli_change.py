@@ -67,7 +67,7 @@ def test_refusals_are_one_line_exit_1_and_write_nothing(pair, tmp_path):
     inputs = files(tmp_path / "maps")
     cases = {
         "different grids": write_map(tmp_path / "g", AFTER, T2,
-                                     transform=from_origin(ORIGIN[0] + PIXEL, ORIGIN[1], PIXEL, PIXEL)),
+                                     transform=from_origin(ORIGIN[0] + PIXEL / 2, ORIGIN[1], PIXEL, PIXEL)),
         "come from different models": write_map(tmp_path / "m", AFTER, T2, sha="b" * 64),
         "do not overlap": write_map(tmp_path / "far", AFTER, T2,
                                     transform=from_origin(ORIGIN[0] + 50_000, ORIGIN[1], PIXEL, PIXEL)),

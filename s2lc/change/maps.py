@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from affine import Affine
 from rasterio.crs import CRS
 
 from s2lc import writers
@@ -35,7 +36,9 @@ __all__ = [
     "DatedMap",
     "align_to",
     "check_comparable",
+    "common_extent",
     "load_map",
+    "on_one_lattice",
     "order_by_time",
     "same_acquisition",
     "settings_difference",
@@ -61,11 +64,14 @@ class DatedMap:
         confidence: (h, w) float32 probability of the class given, NaN for no data; None when
             the map has no confidence raster.
         path: the file it came from, None for arrays.
+        cut: whether it was cut to the intersection with maps on the same lattice
+            (:func:`common_extent`).
     """
 
     map: ClassMap
     confidence: np.ndarray | None = None
     path: Path | None = None
+    cut: bool = False  #: cut to the intersection with maps of another extent on the same lattice
 
     def __repr__(self) -> str:
         when = self.tags.get("S2LC_SENSING_TIME", "")[:10] or "no sensing time"  # a repr must not raise
@@ -327,6 +333,54 @@ def check_comparable(before: DatedMap, after: DatedMap, *, align: bool = False,
         raise MapError(f"{before.name} ({_grid_text(a)}) and {after.name} ({_grid_text(b)}) are on different "
                        "grids; pass align=True to resample the second onto the first's grid")
     return mismatch
+
+
+def on_one_lattice(a: ClassMap, b: ClassMap) -> bool:
+    """Same CRS and pixel size, north-up, and origins a whole number of pixels apart: the two grids
+    are windows of one grid, so cutting them needs no resampling."""
+    ta, tb = a.transform, b.transform
+    if a.crs != b.crs or ta.b or ta.d or tb.b or tb.d or not (np.isclose(ta.a, tb.a) and np.isclose(ta.e, tb.e)):
+        return False
+    cols, rows = (tb.c - ta.c) / ta.a, (tb.f - ta.f) / ta.e
+    return bool(np.isclose(cols, round(cols), atol=1e-6) and np.isclose(rows, round(rows), atol=1e-6))
+
+
+def common_extent(maps: Sequence[DatedMap]) -> list[DatedMap]:
+    """``maps`` with those on the first one's lattice (:func:`on_one_lattice`) but of other
+    extents cut to their common intersection, with a warning; the others as they are (they need
+    ``align=True``). Maps whose intersection is empty are left for :func:`check_comparable` to
+    refuse. :func:`~s2lc.change.compare` and :func:`~s2lc.change.time_series` call it unless
+    ``align=True`` asks for the maps on the first one's whole grid."""
+    from rasterio.windows import Window
+
+    first = maps[0].map
+    group = [i for i, m in enumerate(maps) if on_one_lattice(first, m.map)]
+    if all(_same_grid(first, maps[i].map) for i in group):
+        return list(maps)
+    offsets = {}  # each map's (row, col) offset from the first's origin, and its size
+    for i in group:
+        t = maps[i].map.transform
+        offsets[i] = (round((t.f - first.transform.f) / first.transform.e), round((t.c - first.transform.c) / first.transform.a),
+                      *maps[i].map.data.shape)
+    r0, c0 = max(o[0] for o in offsets.values()), max(o[1] for o in offsets.values())
+    r1, c1 = min(o[0] + o[2] for o in offsets.values()), min(o[1] + o[3] for o in offsets.values())
+    if r1 <= r0 or c1 <= c0:
+        return list(maps)
+    out = list(maps)
+    for i, (row, col, _, _) in offsets.items():
+        out[i] = _cut(maps[i], Window(c0 - col, r0 - row, c1 - c0, r1 - r0))
+    logger.warning("%s cover different extents of one %g m grid: compared on their intersection, %d columns x %d rows; "
+                   "change outside it is not shown", ", ".join(maps[i].name for i in group), abs(first.transform.a),
+                   c1 - c0, r1 - r0)
+    return out
+
+
+def _cut(m: DatedMap, window) -> DatedMap:
+    rows, cols = window.toslices()
+    data = np.ascontiguousarray(m.map.data[rows, cols])
+    confidence = None if m.confidence is None else np.ascontiguousarray(m.confidence[rows, cols])
+    transform = m.map.transform @ Affine.translation(window.col_off, window.row_off)
+    return DatedMap(replace(m.map, data=data, transform=transform), confidence, m.path, cut=True)
 
 
 def align_to(m: DatedMap, ref: DatedMap) -> DatedMap:

@@ -46,6 +46,7 @@ from s2lc.change.maps import (
     _labels,
     _nodata_as,
     _prepare,
+    common_extent,
     order_by_time,
     same_acquisition,
     settings_difference,
@@ -184,7 +185,9 @@ class ChangeResult:
     def checks(self) -> dict[str, str]:
         """What was checked before comparing, and how it came out (the summary's ``checks``)."""
         settings = settings_difference(self.before, self.after)
-        return {"legend": "same", "grid": "aligned (nearest neighbour)" if self.aligned else "same",
+        grid = ("aligned (nearest neighbour)" if self.aligned else
+                "one lattice, cut to the intersection" if self.before.cut or self.after.cut else "same")
+        return {"legend": "same", "grid": grid,
                 "model": "different, allowed" if self.model_mismatch else "same",
                 "settings": "different: " + "; ".join(settings) if settings else "same",
                 "acquisition": "same" if same_acquisition(self.before, self.after) else "different"}
@@ -306,6 +309,8 @@ def compare(
             (:func:`check_comparable`); the message names the file and what to do.
     """
     b, a = _as_map(before), _as_map(after)
+    if not align:  # with align, the second map is resampled onto the first's whole grid instead
+        b, a = common_extent([b, a])
     tb, ta = b.sensing_time, a.sensing_time
     if tb and ta and ta < tb:
         logger.warning("%s (%s) was sensed before %s (%s): comparing in the order given", a.name, ta.date(),
@@ -518,6 +523,8 @@ def time_series(
         raise MapError(f"a series needs at least two maps, got {len(maps)}")
     loaded = [_as_map(m) for m in tqdm(maps, desc="reading maps", unit="map", disable=not progress)]
     ordered = order_by_time(loaded)
+    if not align:
+        ordered = common_extent(ordered)
     ref = ordered[0]
     prepared = [(ref, False)] + [_prepare(ref, m, align, allow_model_mismatch) for m in ordered[1:]]
     series = [m for m, _ in prepared]
