@@ -286,8 +286,9 @@ def _read(prod: "Product", contract, strip: Strip, timings: dict[str, float]) ->
     t0 = time.perf_counter()
     win = strip.window
     masks = prod.read_masks(window=win, read_bands=contract.bands)  # NaN in the bands covers their NODATA
-    bands = (prod.read([b], window=win)[0] for b in contract.bands)  # band by band: one float copy at a time
+    bands = prod.read(contract.bands, window=win)  # decoded side by side, one GDAL thread each
     x, valid = model_input(bands, contract, valid=~masks.nodata)
+    del bands
     x, valid = pad_block(x, valid, strip.pad_bottom, strip.pad_right)
     cloud = None
     if masks.cloud is not None:

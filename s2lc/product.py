@@ -19,6 +19,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -182,6 +183,7 @@ class Product:
         self._source = source
         self._datasets: DatasetPool = source.datasets or DatasetPool()
         self._clouds_coarse: np.ndarray | None = None  # the detected cloud mask, once computed
+        self._decoders: ThreadPoolExecutor | None = None  # decode bands side by side (_each_band)
 
     def __repr__(self) -> str:
         return f"<Product {self.id} {self.level} baseline={self.baseline} {self.grid.width}x{self.grid.height}>"
@@ -194,7 +196,20 @@ class Product:
 
     def close(self) -> None:
         """Close the files."""
+        if self._decoders is not None:
+            self._decoders.shutdown()
+            self._decoders = None
         self._datasets.close()
+
+    def _each_band(self, read: Callable[[RasterRef], np.ndarray], refs: Sequence[RasterRef]) -> list[np.ndarray]:
+        """``read(ref)`` for each of ``refs``: side by side on the product's decoding threads where
+        they are distinct files (GDAL decodes each on one thread, :data:`s2lc.gdal.GDAL_OPTIONS`),
+        else in turn (the bands of one GeoTIFF share a dataset, which is not thread-safe)."""
+        if len(refs) < 2 or len({r.path for r in refs}) < len(refs):
+            return [read(r) for r in refs]
+        if self._decoders is None:
+            self._decoders = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="s2lc-decode")
+        return list(self._decoders.map(read, refs))
 
     @property
     def bands_available(self) -> tuple[str, ...]:
@@ -290,9 +305,13 @@ class Product:
             raise BandError(f"{self.path}: no bands asked for; name at least one of {', '.join(self.bands_available)}")
         window = self._window(window)
         out = np.empty((len(refs), int(window.height), int(window.width)), dtype=np.float32)
-        with gdal_env():
-            for i, ref in enumerate(refs):
-                out[i] = self._read_band(ref, window)
+
+        def read(ref: RasterRef) -> np.ndarray:
+            with gdal_env():  # in this thread, which may be a decoding thread
+                return self._read_band(ref, window)
+
+        for i, values in enumerate(self._each_band(read, refs)):
+            out[i] = values
         return out
 
     def _read_band(self, ref: RasterRef, window: Window) -> np.ndarray:
@@ -328,15 +347,18 @@ class Product:
             BandError: a band is unknown or not in the product. ProductError: a file cannot be decoded.
         """
         out = np.empty((len(bands), *shape), dtype=np.float32)
-        with gdal_env():
-            for i, ref in enumerate(self._ref(b) for b in bands):
+
+        def read(ref: RasterRef) -> np.ndarray:
+            with gdal_env():
                 if exact:
-                    out[i] = self._cell_means(ref, shape)
-                    continue
+                    return self._cell_means(ref, shape)
                 dn = self._datasets.read(ref, None, out_shape=shape)
                 values = _to_units(dn, ref)
                 values[~_valid(dn, ref)] = np.nan
-                out[i] = values
+                return values
+
+        for i, values in enumerate(self._each_band(read, [self._ref(b) for b in bands])):
+            out[i] = values
         return out
 
     def _cell_means(self, ref: RasterRef, shape: tuple[int, int]) -> np.ndarray:
@@ -354,11 +376,18 @@ class Product:
         row_cell, col_cell = cell_index(0, fh, fh, rows), cell_index(0, fw, fw, cols)
         col_starts = np.flatnonzero(np.r_[True, np.diff(col_cell) > 0])  # cells are runs of columns
         sums, counts = np.zeros(shape), np.zeros(shape)
-        step = 1024  # rows of the file decoded at a time: a 10 m strip of a full tile is 90 MB in float64
+        # rows decoded at a time: whole JPEG 2000 tiles (a strip cutting them decodes each twice),
+        # 1 024 rows of a full tile's 10 m band, 90 MB in float64
+        step = max(self._datasets.get(ref.path, ref.name).block_shapes[ref.index - 1][0], 256)
         for r0 in range(0, fh, step):
             dn = self._datasets.read(ref, Window(0, r0, fw, min(step, fh - r0)))
             valid = _valid(dn, ref)
-            values = np.where(valid, _to_units(dn, ref).astype(np.float64), 0.0)
+            values = dn.astype(np.float64)  # units as _to_units gives them, in float64: exact for integer DN
+            if ref.offset:
+                values += ref.offset
+            if ref.scale != 1.0:
+                values *= ref.scale
+            values[~valid] = 0.0
             cells = row_cell[r0:r0 + len(dn)]
             starts = np.flatnonzero(np.r_[True, np.diff(cells) > 0])  # and runs of rows
             block = np.add.reduceat(values, col_starts, axis=1)

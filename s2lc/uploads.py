@@ -170,10 +170,11 @@ def _decode_geotiff(data: bytes, contract: ModelContract, filename: str, max_pix
     from rasterio.errors import RasterioError
     from rasterio.io import MemoryFile
 
-    from s2lc.gdal import UPLOAD_NUM_THREADS, gdal_env
+    from s2lc.gdal import gdal_env
 
-    # s2lc's GDAL configuration in this worker thread; in memory (/vsimem/), private to this request
-    with gdal_env(GDAL_NUM_THREADS=UPLOAD_NUM_THREADS), MemoryFile(data) as mem:
+    # s2lc's GDAL configuration in this worker thread (one decoding thread: uploads are decoded side by
+    # side, and a damaged one is refused with GDAL's message); in memory (/vsimem/), private to this request
+    with gdal_env(), MemoryFile(data) as mem:
         try:
             with mem.open() as ds:
                 if ds.width * ds.height > max_pixels:

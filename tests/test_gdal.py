@@ -22,7 +22,7 @@ from s2lc.product import open_product
 from toymodel import brightness_model
 
 #: What every read of a product runs under, as GDAL itself reports it.
-EXPECTED = {"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_CACHEMAX": GDAL_OPTIONS["GDAL_CACHEMAX"]}
+EXPECTED = {"GDAL_NUM_THREADS": 1, "GDAL_CACHEMAX": GDAL_OPTIONS["GDAL_CACHEMAX"]}
 
 
 @pytest.fixture()
@@ -82,7 +82,7 @@ def test_gdal_env_applies_the_options_once_and_lets_an_override_nest():
             assert rasterio.env.local._env is outer  # already under it: nothing entered again
         with gdal_env(GDAL_CACHEMAX=WHOLE_RASTER_CACHEMAX):
             assert get_gdal_config("GDAL_CACHEMAX") == WHOLE_RASTER_CACHEMAX
-            assert get_gdal_config("GDAL_NUM_THREADS") == "ALL_CPUS"
+            assert get_gdal_config("GDAL_NUM_THREADS") == 1
         assert {k: get_gdal_config(k) for k in EXPECTED} == EXPECTED
     assert not hasenv() and get_gdal_config("GDAL_NUM_THREADS") is None
 
@@ -120,4 +120,4 @@ def test_change_reads_maps_under_the_options_with_the_writers_cache(tmp_path, l1
     # the maps through s2lc.writers, with its cache; their confidence rasters as compare's own reads
     caches = sorted(options.pop("GDAL_CACHEMAX") for _, options in reads)
     assert caches == [WHOLE_RASTER_CACHEMAX] * 2 + [GDAL_OPTIONS["GDAL_CACHEMAX"]] * 2
-    assert all(options == {"GDAL_NUM_THREADS": "ALL_CPUS"} for _, options in reads), reads
+    assert all(options == {"GDAL_NUM_THREADS": 1} for _, options in reads), reads

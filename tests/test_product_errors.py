@@ -152,3 +152,43 @@ def test_a_zipped_product_without_the_zip_extension_is_recognised(l1c_new_zip, t
     renamed.write_bytes(l1c_new_zip.read_bytes())
     with open_product(renamed) as p:
         assert p.level == "L1C" and p.baseline == "04.00"
+
+
+# --------------------------------------------------------------------------------------------
+# Damage inside a JPEG 2000 file of the right length: it opens, and fails when read
+
+
+def _damage_a_tile(path):
+    """Overwrite the start-of-tile marker of a tile in the middle of the codestream: the file keeps
+    its length and its boxes, so only decoding that tile can tell."""
+    raw = bytearray(path.read_bytes())
+    tiles = [i for i in range(len(raw) - 1) if raw[i:i + 2] == b"\xff\x90"]
+    assert len(tiles) >= 4  # the synthetic band files are tiled
+    middle = tiles[len(tiles) // 2]
+    raw[middle:middle + 2] = b"\x00\x00"
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("read", ["read", "read_averaged", "classify"])
+def test_a_tile_damaged_inside_a_jp2_fails_naming_the_file(tmp_path, fixtures, read, monkeypatch):
+    """With more than one GDAL thread, GDAL's worker threads return the tile as zeros without an
+    error wherever its block cache can hold the tile (64 MB here); s2lc decodes with one GDAL
+    thread per band, so the failure reaches it whatever the cache."""
+    from s2lc import gdal
+
+    monkeypatch.setitem(gdal.GDAL_OPTIONS, "GDAL_CACHEMAX", 64 * 2**20)
+    product = copy_product(fixtures["l1c_old"], tmp_path)
+    band = next((granule(product) / "IMG_DATA").glob("*_B04.jp2"))
+    _damage_a_tile(band)
+    if read != "classify":
+        with open_product(product) as p:  # the structure is whole
+            with pytest.raises(ProductError, match=rf"{band.name}: cannot read its pixels .*re-download the product$"):
+                if read == "read":
+                    p.read(["B03", "B04", "B02"])
+                else:
+                    p.read_averaged(["B02", "B04"], (20, 20), exact=True)
+    else:
+        out = tmp_path / "out"
+        r = CliRunner().invoke(cli, ["classify", str(product), "-o", str(out), "--clouds", "none"])
+        errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
+        assert r.exit_code == 1 and len(errors) == 1 and band.name in errors[0] and not out.exists()

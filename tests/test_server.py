@@ -379,7 +379,7 @@ def test_a_geotiff_is_decoded_under_s2lc_gdal_configuration_in_the_worker_thread
     import rasterio
     from rasterio.env import get_gdal_config
 
-    from s2lc.gdal import GDAL_OPTIONS, UPLOAD_NUM_THREADS, gdal_env
+    from s2lc.gdal import GDAL_OPTIONS, gdal_env
 
     seen = []
     real = rasterio.io.DatasetReader.read
@@ -394,7 +394,7 @@ def test_a_geotiff_is_decoded_under_s2lc_gdal_configuration_in_the_worker_thread
         worker = threading.Thread(target=lambda: decode_upload(data, _contract(), "a.tif"))  # as the server's pool
         worker.start()
         worker.join()
-    assert seen and all(options == {**GDAL_OPTIONS, "GDAL_NUM_THREADS": UPLOAD_NUM_THREADS} for options in seen), seen
+    assert seen and all(options == GDAL_OPTIONS for options in seen), seen
 
 
 def test_decoder_takes_a_big_jpeg_at_reduced_scale_within_the_pixel_limit():
