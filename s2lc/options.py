@@ -26,6 +26,7 @@ class Clouds(StrEnum):
     AUTO = "auto"  #: the product's own mask; a Level-1C product without one: s2cloudless, when installed
     PRODUCT = "product"  #: the product's own mask only
     S2CLOUDLESS = "s2cloudless"  #: detected with s2cloudless, whatever the product carries
+    CSMASK = "csmask"  #: cloud and cloud shadow detected with ukis-csmask, whatever the product carries
     NONE = "none"  #: no cloud mask
 
 

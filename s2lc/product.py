@@ -29,6 +29,7 @@ import numpy as np
 from rasterio.windows import Window
 
 from s2lc import clouds as cloud_detection
+from s2lc import csmask
 from s2lc._reader_common import CloudLayer, DatasetPool, Grid, ProductSource, RasterRef
 from s2lc._reader_geotiff import open_geotiff
 from s2lc._reader_safe import open_safe
@@ -75,6 +76,7 @@ _CLOUD_MASKERS: dict[str, Callable[[Product, CloudLayer, Window, np.ndarray | No
     "MSK_CLASSI_B00": _cloud_from_classi,
     "MSK_CLOUDS_B00": _cloud_from_gml,
     "s2cloudless": _cloud_from_detector,
+    "csmask": _cloud_from_detector,
 }
 
 
@@ -88,21 +90,15 @@ def _choose_clouds(source: ProductSource, clouds: Clouds) -> ProductSource:
             logger.warning("%s; clouds will not be masked", source.no_cloud_mask)
         return source
     missing = [b for b in cloud_detection.BANDS if b not in source.bands]
+    if clouds == "csmask":
+        return _detector_layer(source, "csmask", csmask.BANDS, csmask.unavailable())
     if clouds == "s2cloudless":
         if source.level == "L2A":
             raise ProductError(
                 f"{source.path}: s2cloudless detects clouds in Level-1C (top-of-atmosphere) reflectance; "
                 "a Level-2A product's clouds are in its SCL: use the product's own mask (clouds='product')"
             )
-        if missing:
-            raise BandError(
-                f"{source.path}: cloud detection with s2cloudless needs {', '.join(missing)}, which the product "
-                "lacks; use the product's own mask (clouds='product') or none (clouds='none')"
-            )
-        why = cloud_detection.unavailable()
-        if why:
-            raise ProductError(f"{source.path}: cloud detection: {why}")
-        return replace(source, cloud=CloudLayer("s2cloudless"))
+        return _detector_layer(source, "s2cloudless", cloud_detection.BANDS, cloud_detection.unavailable())
     detectable = source.level == "L1C" and not missing  # auto, and the product has no mask of its own
     why = cloud_detection.unavailable() if detectable else None
     if detectable and not why:
@@ -116,6 +112,24 @@ def _choose_clouds(source: ProductSource, clouds: Clouds) -> ProductSource:
         hint = ""
     logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, hint)
     return source
+
+
+def _detector_layer(source: ProductSource, kind: str, bands: Sequence[str], why: str | None) -> ProductSource:
+    """``source`` with its clouds detected by ``kind``, which reads ``bands``.
+
+    Raises:
+        BandError: the product lacks some of ``bands``.
+        ProductError: the detector cannot be used (``why``).
+    """
+    missing = [b for b in bands if b not in source.bands]
+    if missing:
+        raise BandError(
+            f"{source.path}: cloud detection with {kind} needs {', '.join(missing)}, which the product "
+            "lacks; use the product's own mask (clouds='product') or none (clouds='none')"
+        )
+    if why:
+        raise ProductError(f"{source.path}: cloud detection: {why}")
+    return replace(source, cloud=CloudLayer(kind))
 
 
 def _to_units(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
@@ -397,10 +411,10 @@ class Product:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / counts, np.nan).astype(np.float32)
 
-    def _cells_with_no_data(self, shape: tuple[int, int]) -> np.ndarray:
+    def _cells_with_no_data(self, shape: tuple[int, int], bands: Sequence[str]) -> np.ndarray:
         """(rows, cols) bool on the coarse grid of :meth:`read_averaged`: the cells that hold any
-        no data in the coarsest of the cloud detector's bands, read at its own resolution."""
-        ref = max((self._ref(b) for b in cloud_detection.BANDS), key=lambda r: r.factor)
+        no data in the coarsest of ``bands`` (a cloud detector's), read at its own resolution."""
+        ref = max((self._ref(b) for b in bands), key=lambda r: r.factor)
         with gdal_env():
             invalid = ~_valid(self._datasets.read(ref, None), ref)
         out = np.zeros(shape, dtype=bool)
@@ -409,16 +423,23 @@ class Product:
         return out
 
     def _detected_clouds(self) -> np.ndarray:
-        """The cloud mask detected by s2cloudless on a grid of about ``clouds.RESOLUTION`` m (computed once)."""
+        """The cloud mask detected by s2cloudless or ukis-csmask (the cloud layer's kind) on the
+        detector's coarse grid (computed once)."""
         if self._clouds_coarse is None:
             t0 = time.perf_counter()
-            factor = cloud_detection.RESOLUTION / self.grid.resolution
+            kind = self._source.cloud.kind
+            detector = csmask if kind == "csmask" else cloud_detection
+            factor = detector.RESOLUTION / self.grid.resolution
             shape = (max(1, round(self.grid.height / factor)), max(1, round(self.grid.width / factor)))
             # exact: a product and its >= 04.00 reprocessing (DN + 1000) must see the same clouds
-            reflectance = self.read_averaged(cloud_detection.BANDS, shape, exact=True) / np.float32(10000)
-            reflectance[:, self._cells_with_no_data(shape)] = np.nan  # partly no data: s2cloudless's features need whole cells
-            self._clouds_coarse = cloud_detection.detect_clouds(reflectance)
-            logger.info("%s: s2cloudless found %.1f %% cloud on a %d x %d grid in %.1f s", self.id,
+            reflectance = self.read_averaged(detector.BANDS, shape, exact=True) / np.float32(10000)
+            # cells partly without data are left out: the detectors' features need whole cells
+            reflectance[:, self._cells_with_no_data(shape, detector.BANDS)] = np.nan
+            if kind == "csmask":
+                self._clouds_coarse = csmask.detect_clouds(reflectance, "L2A" if self.level == "L2A" else "L1C")
+            else:
+                self._clouds_coarse = cloud_detection.detect_clouds(reflectance)
+            logger.info("%s: %s found %.1f %% cloud on a %d x %d grid in %.1f s", self.id, kind,
                         100 * self._clouds_coarse.mean(), shape[1], shape[0], time.perf_counter() - t0)
         return self._clouds_coarse
 
@@ -552,7 +573,8 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
             not name the bands.
         clouds: where the cloud mask comes from, a :class:`~s2lc.options.Clouds`: ``auto`` (the
             product's own mask; for a Level-1C product without one, s2cloudless's detection when
-            s2cloudless is installed), ``product``, ``s2cloudless`` or ``none``.
+            s2cloudless is installed), ``product``, ``s2cloudless``, ``csmask`` (cloud and cloud
+            shadow, with ukis-csmask) or ``none``.
         sensing_time: the acquisition date or time (ISO 8601, e.g. ``"2017-06-21"``; UTC where no
             zone is given), for a GeoTIFF whose tags carry none; it replaces the product's own,
             with a warning where that differs.

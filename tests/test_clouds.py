@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from test_product_geotiff import write_tif
 
 import s2lc.clouds
+import s2lc.csmask
 from s2lc.classify import classify
 from s2lc.cli.main import cli
 from s2lc.errors import BandError, ProductError
@@ -135,7 +136,7 @@ def test_info_takes_clouds(maskless):
     assert result.exit_code == 0, result.output
     assert '"cloud_source": null' in result.stdout
     result = CliRunner().invoke(cli, ["-q", "info", "--clouds", "fmask", str(maskless[0])])
-    assert result.exit_code == 2 and "'fmask' is not one of 'auto', 'product', 's2cloudless', 'none'" in result.output
+    assert result.exit_code == 2 and "'fmask' is not one of 'auto', 'product', 's2cloudless', 'csmask', 'none'" in result.output
 
 
 def test_q_keeps_the_no_cloud_mask_warning_and_qq_hides_it(maskless):
@@ -296,3 +297,35 @@ def test_s2cloudless_maps_a_product_and_its_reprocessed_twin_identically(maskles
             maps.append((fraction, classify(p, toy).class_map))
     (f_old, map_old), (f_new, map_new) = maps
     assert 0.1 < f_old == f_new and np.array_equal(map_old, map_new)
+
+
+# --------------------------------------------------------------------------------------------
+# ukis-csmask: cloud and cloud shadow, on the real demo scene (a CNN needs real texture: it
+# finds nothing in the synthetic products' flat painted blocks)
+
+needs_csmask = pytest.mark.skipif(s2lc.csmask.unavailable() is not None, reason="ukis-csmask is not installed")
+
+
+@needs_csmask
+@needs_s2cloudless
+def test_csmask_masks_the_real_crops_cloud_streak_and_records_itself():
+    from s2lc.demo import demo_product
+
+    with open_product(demo_product(), clouds="csmask") as p:
+        masks = p.read_masks()
+        assert p.cloud_source == masks.cloud_source == p.info()["cloud_source"] == "csmask"
+    with open_product(demo_product(), clouds="s2cloudless") as p:
+        streak = p.read_masks().cloud
+    # measured: 21 % flagged (cloud and shadow), 61 % of what s2cloudless calls cloud among it
+    assert 0.1 < masks.cloud.mean() < 0.35 and masks.cloud[streak].mean() > 0.5
+
+
+def test_csmask_refuses_what_it_cannot_read_and_says_how_to_install(l1c_old, tmp_path, monkeypatch):
+    rgb = write_tif(tmp_path / "rgb.tif", np.full((3, 8, 8), 1000, np.uint16), descriptions=["B04", "B03", "B02"])
+    monkeypatch.setattr(s2lc.csmask, "unavailable", lambda: None)
+    with pytest.raises(BandError, match="cloud detection with csmask needs B8A, B11, B12, which the product lacks"):
+        open_product(rgb, clouds="csmask")
+    monkeypatch.setattr(s2lc.csmask, "unavailable", lambda: "ukis-csmask (with onnxruntime) is not installed; "
+                                                             + s2lc.csmask.INSTALL_HINT)
+    with pytest.raises(ProductError, match=r"cloud detection: ukis-csmask .* not installed; pip install 's2lc\[csmask\]'"):
+        open_product(l1c_old, clouds="csmask")

@@ -40,7 +40,7 @@ def choice(kind: type[StrEnum]) -> click.Choice:
 clouds_option = click.option(
     "--clouds", default="auto", show_default=True, type=choice(Clouds),
     help="Cloud mask: the product's own (auto: else, for a Level-1C product without one, detected with "
-         "s2cloudless if installed), detected with s2cloudless, or none.",
+         "s2cloudless if installed), detected with s2cloudless, cloud and shadow detected with ukis-csmask, or none.",
 )
 
 
