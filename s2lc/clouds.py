@@ -17,7 +17,7 @@ import numpy as np
 
 from s2lc.errors import ArgumentError, ProductError
 
-__all__ = ["BANDS", "INSTALL_HINT", "RESOLUTION", "THRESHOLD", "available", "detect_clouds", "unavailable"]
+__all__ = ["BANDS", "INSTALL_HINT", "RESOLUTION", "THRESHOLD", "available", "detect_clouds", "detector_input", "unavailable"]
 
 #: The bands s2cloudless reads, in its order.
 BANDS: tuple[str, ...] = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
@@ -51,6 +51,22 @@ def available() -> bool:
     return unavailable() is None
 
 
+def detector_input(reflectance: np.ndarray, bands: tuple[str, ...], why: str | None) -> np.ndarray:
+    """``reflectance`` as float32 (len(bands), h, w), checked for a cloud detector that cannot run
+    when ``why`` says why.
+
+    Raises:
+        ProductError: ``why`` (the detector is not installed).
+        ArgumentError: ``reflectance`` is not (len(bands), h, w).
+    """
+    if why:
+        raise ProductError(f"cloud detection: {why}")
+    reflectance = np.asarray(reflectance, dtype=np.float32)
+    if reflectance.ndim != 3 or reflectance.shape[0] != len(bands):
+        raise ArgumentError(f"reflectance must be ({len(bands)}, h, w); got {reflectance.shape}")
+    return reflectance
+
+
 def detect_clouds(reflectance: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     """Cloud mask of one scene.
 
@@ -66,15 +82,10 @@ def detect_clouds(reflectance: np.ndarray, threshold: float = THRESHOLD) -> np.n
         ProductError: s2cloudless is not installed.
         ArgumentError: ``reflectance`` is not (10, h, w).
     """
-    why = unavailable()
-    if why:
-        raise ProductError(f"cloud detection: {why}")
+    reflectance = detector_input(reflectance, BANDS, unavailable())
     from s2cloudless import S2PixelCloudDetector
     from scipy.ndimage import distance_transform_edt  # LightGBM, which s2cloudless needs, needs scipy
 
-    reflectance = np.asarray(reflectance, dtype=np.float32)
-    if reflectance.ndim != 3 or reflectance.shape[0] != len(BANDS):
-        raise ArgumentError(f"reflectance must be ({len(BANDS)}, h, w); got {reflectance.shape}")
     valid = np.isfinite(reflectance).all(axis=0)
     if not valid.any():
         return np.zeros(valid.shape, bool)

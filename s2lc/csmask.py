@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from s2lc.errors import ArgumentError, ProductError
+from s2lc.clouds import detector_input
+from s2lc.errors import ArgumentError
 
 __all__ = ["BANDS", "INSTALL_HINT", "RESOLUTION", "detect_clouds", "unavailable"]
 
@@ -59,12 +60,7 @@ def detect_clouds(reflectance: np.ndarray, level: str = "L1C") -> np.ndarray:
         ProductError: ukis-csmask is not installed.
         ArgumentError: ``reflectance`` is not (6, h, w), or ``level`` is neither.
     """
-    why = unavailable()
-    if why:
-        raise ProductError(f"cloud detection: {why}")
-    reflectance = np.asarray(reflectance, dtype=np.float32)
-    if reflectance.ndim != 3 or reflectance.shape[0] != len(BANDS):
-        raise ArgumentError(f"reflectance must be ({len(BANDS)}, h, w); got {reflectance.shape}")
+    reflectance = detector_input(reflectance, BANDS, unavailable())
     if level not in ("L1C", "L2A"):
         raise ArgumentError(f"level must be 'L1C' or 'L2A', got {level!r}")
     import warnings
