@@ -30,6 +30,7 @@ from rasterio.windows import Window
 
 from s2lc import clouds as cloud_detection
 from s2lc import csmask
+from s2lc._reader_clouds import choose_clouds
 from s2lc._reader_common import CloudLayer, DatasetPool, Grid, ProductSource, RasterRef
 from s2lc._reader_geotiff import open_geotiff
 from s2lc._reader_safe import open_safe
@@ -78,58 +79,6 @@ _CLOUD_MASKERS: dict[str, Callable[[Product, CloudLayer, Window, np.ndarray | No
     "s2cloudless": _cloud_from_detector,
     "csmask": _cloud_from_detector,
 }
-
-
-def _choose_clouds(source: ProductSource, clouds: Clouds) -> ProductSource:
-    """``source`` with the cloud layer that ``clouds`` asks for; warns when the result has no cloud
-    mask although one was wanted."""
-    if clouds == "none":
-        return replace(source, cloud=None)
-    if clouds == "product" or (clouds == "auto" and source.cloud is not None):
-        if source.cloud is None:
-            logger.warning("%s; clouds will not be masked", source.no_cloud_mask)
-        return source
-    missing = [b for b in cloud_detection.BANDS if b not in source.bands]
-    if clouds == "csmask":
-        return _detector_layer(source, "csmask", csmask.BANDS, csmask.unavailable())
-    if clouds == "s2cloudless":
-        if source.level == "L2A":
-            raise ProductError(
-                f"{source.path}: s2cloudless detects clouds in Level-1C (top-of-atmosphere) reflectance; "
-                "a Level-2A product's clouds are in its SCL: use the product's own mask (clouds='product')"
-            )
-        return _detector_layer(source, "s2cloudless", cloud_detection.BANDS, cloud_detection.unavailable())
-    detectable = source.level == "L1C" and not missing  # auto, and the product has no mask of its own
-    why = cloud_detection.unavailable() if detectable else None
-    if detectable and not why:
-        logger.info("%s; detecting clouds with s2cloudless", source.no_cloud_mask)
-        return replace(source, cloud=CloudLayer("s2cloudless"))
-    if why:
-        hint = f" ({why})"
-    elif source.level == "GeoTIFF" and not missing:  # a GeoTIFF does not say whether it is Level-1C
-        hint = "; if it holds Level-1C reflectance, clouds='s2cloudless' detects them"
-    else:
-        hint = ""
-    logger.warning("%s; clouds will not be masked%s", source.no_cloud_mask, hint)
-    return source
-
-
-def _detector_layer(source: ProductSource, kind: str, bands: Sequence[str], why: str | None) -> ProductSource:
-    """``source`` with its clouds detected by ``kind``, which reads ``bands``.
-
-    Raises:
-        BandError: the product lacks some of ``bands``.
-        ProductError: the detector cannot be used (``why``).
-    """
-    missing = [b for b in bands if b not in source.bands]
-    if missing:
-        raise BandError(
-            f"{source.path}: cloud detection with {kind} needs {', '.join(missing)}, which the product "
-            "lacks; use the product's own mask (clouds='product') or none (clouds='none')"
-        )
-    if why:
-        raise ProductError(f"{source.path}: cloud detection: {why}")
-    return replace(source, cloud=CloudLayer(kind))
 
 
 def _to_units(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
@@ -602,7 +551,7 @@ def open_product(path: str | os.PathLike[str], bands: Mapping[str, int] | None =
     pool = DatasetPool()
     try:
         source = open_safe(path, pool) if is_safe else open_geotiff(path, bands, pool)
-        source = _choose_clouds(source, clouds)
+        source = choose_clouds(source, clouds)
         if when is not None:
             if source.sensing_time is not None and source.sensing_time.date() != when.date():
                 logger.warning("%s: sensed %s by its metadata; taken as %s, as asked", path,
