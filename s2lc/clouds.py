@@ -6,9 +6,9 @@ Pure: top-of-atmosphere reflectance in, a boolean mask out. :mod:`s2lc.product` 
 s2cloudless (Sentinel Hub's pixel classifier, LightGBM, CC BY-SA 4.0) is an optional dependency:
 ``pip install 's2lc[clouds]'``. It wants the Level-1C reflectance (DN / 10000 in the pre-04.00
 convention, which :meth:`s2lc.product.Product.read` already returns) of ten bands. It runs here
-on a :data:`RESOLUTION` m grid: a full tile is then 0.84 million pixels, 9–11 s with the reading
-on two cores (``bench/cloud_detection.py``), against about four times as long at 60 m, and a
-640 m patch still spans 5 × 5 of its pixels.
+on a :data:`RESOLUTION` m grid: a full tile is then 0.84 million pixels, 11–14 s of detection on
+two cores after 44–47 s of exact reading (``bench/cloud_detection.py``), against about four
+times as long at 60 m, and a 640 m patch still spans 5 × 5 of its pixels.
 """
 
 from __future__ import annotations
