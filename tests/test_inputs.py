@@ -215,3 +215,12 @@ def test_classified_geotiffs_of_five_dates_make_a_series(tmp_path, toy):
         maps.append(tmp_path / "maps" / f"scene_{i}_landcover.tif")
     result = change.time_series(maps)
     assert [m.sensing_time.strftime("%Y%m%d") for m in result.maps] == sorted(days)
+
+
+def test_info_says_a_geographic_geotiff_is_warped(geographic):
+    r = CliRunner().invoke(cli, ["-qq", "info", str(geographic)])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    grid = next(i for i, line in enumerate(lines) if line.strip().startswith("grid"))
+    assert "EPSG:32632" in lines[grid] and lines[grid + 1].startswith("  warped from   EPSG:4326, pixels of about ")
+    assert lines[grid + 1].endswith(" m (cubic, on read)")

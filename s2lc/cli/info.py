@@ -53,6 +53,10 @@ def summary(meta: dict[str, Any]) -> str:
         f"upper-left ({grid['transform'][2]:.0f}, {grid['transform'][5]:.0f})",
         f"  bands         {bands}",
     ]
+    warp = meta.get("warped_from")
+    if warp:
+        lines.insert(-1, f"  warped from   {warp['crs']}, pixels of about {warp['resolution_m']:g} m "
+                         f"({warp['resampling']}, on read)")
     if meta["bands_missing"]:
         lines.append(f"  missing       {', '.join(meta['bands_missing'])} (no file)")
     lines += [
