@@ -40,7 +40,7 @@ from s2lc._reader_common import DatasetPool, Grid, ProductSource, RasterRef, one
 from s2lc.errors import BandError, ProductError
 from s2lc.gdal import gdal_env
 from s2lc.sentinel2 import BAND_IDS, band
-from s2lc.suitability import pixel_size_m
+from s2lc.suitability import in_ground_metres, pixel_size_m
 
 __all__ = ["DATE_TAGS", "open_geotiff", "parse_band_mapping", "sensing_time_from_tags", "utm_crs"]
 
@@ -99,8 +99,14 @@ def sensing_time_from_tags(tags: Mapping[str, str]) -> tuple[datetime | None, st
         if not text:
             continue
         when = _parse_date(text)
-        if when is not None:
-            return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)), tag
+        if when is None:
+            logger.warning("the %s tag %r is not a date s2lc reads (YYYY-MM-DD, YYYYMMDD, ISO 8601); "
+                           "give the date with --date", tag, text)
+            continue
+        if tag == "TIFFTAG_DATETIME":
+            logger.warning("the date %s comes from TIFFTAG_DATETIME, which is often when the file was written; "
+                           "if that is not the acquisition, give it with --date", when.date().isoformat())
+        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)), tag
     return None, None
 
 
@@ -119,12 +125,9 @@ def _parse_date(text: str) -> datetime | None:
 
 def utm_crs(lon: float, lat: float) -> CRS:
     """The WGS 84 / UTM zone of a point (EPSG:326xx north of the equator, 327xx south)."""
+    lon = (lon + 180) % 360 - 180  # longitudes given as 0–360 too
     zone = min(int((lon + 180) // 6) + 1, 60)
     return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
-
-
-def _in_metres(crs: CRS) -> bool:
-    return crs.is_projected and (crs.linear_units or "").lower() in ("metre", "meter", "m")
 
 
 def _warp(dataset: Any, name: str, pool: DatasetPool) -> tuple[Any, dict[str, Any]]:
@@ -181,7 +184,7 @@ def open_geotiff(path: Path, bands: Mapping[str, int] | None, pool: DatasetPool)
     if when is not None:
         logger.info("%s: sensing time %s from its %s tag", name, when.isoformat(), tag)
     warped_from, read_path, resolution = None, name, int(round(t.a))
-    if not _in_metres(dataset.crs):
+    if not in_ground_metres(dataset.crs):
         dataset, warped_from = _warp(dataset, name, pool)
         read_path, resolution = name + "#warped", int(round(warped_from["resolution_m"]))
     refs = {}

@@ -406,7 +406,7 @@ def _check_product(prod: "Product", loaded) -> dict[str, float]:
         )
     source_res = {b: prod.native_resolution(b) for b in contract.bands}
     for note in check_input(contract.bands, {b: prod.pixel_size(b) for b in contract.bands},
-                            {b: prod.dtype(b) for b in contract.bands}, name):
+                            {b: prod.dtype(b) for b in contract.bands}, name, finer=not prod.warped_from):
         logger.warning("%s: %s", prod.id, note.text)
     return source_res
 

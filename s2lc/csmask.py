@@ -30,6 +30,8 @@ BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B8A", "B11", "B12")
 _NAMES = ["blue", "green", "red", "nir", "swir16", "swir22"]
 #: Pixel size (m) of the grid the detector runs on, as the models were trained.
 RESOLUTION = 30
+#: Cells the mask is buffered by, as the package buffers its own (120 m).
+BUFFER = 4
 
 INSTALL_HINT = "pip install 's2lc[csmask]'"
 
@@ -65,14 +67,19 @@ def detect_clouds(reflectance: np.ndarray, level: str = "L1C") -> np.ndarray:
         raise ArgumentError(f"level must be 'L1C' or 'L2A', got {level!r}")
     import warnings
 
+    from scipy.ndimage import binary_dilation, distance_transform_edt
     from ukis_csmask.mask import CSmask
 
     valid = np.isfinite(reflectance).all(axis=0)
     if not valid.any():
         return np.zeros(valid.shape, bool)
-    image = np.where(valid, reflectance, 0.0).transpose(1, 2, 0).astype(np.float32)
+    if not valid.all():  # no data takes its nearest valid cell's values: the network sees no false edge,
+        # and the package's own buffer (which grows from no data too) is not used
+        nearest = distance_transform_edt(~valid, return_distances=False, return_indices=True)
+        reflectance = reflectance[:, nearest[0], nearest[1]]
     with warnings.catch_warnings():  # a scene under 256 x 256 cells: the package pads it, and says so
         warnings.simplefilter("ignore", UserWarning)
-        detected = CSmask(image, band_order=_NAMES, product_level=level.lower(), nodata_value=0,
-                          intra_op_num_threads=0)
-    return (detected.valid[..., 0] == 0) & valid
+        detected = CSmask(reflectance.transpose(1, 2, 0).copy(), band_order=_NAMES, product_level=level.lower(),
+                          nodata_value=None, intra_op_num_threads=0)
+    flagged = np.isin(detected.csm[..., 0], (1, 2))  # cloud or shadow
+    return binary_dilation(flagged, iterations=BUFFER) & valid

@@ -10,6 +10,7 @@ any work.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -224,10 +225,13 @@ def _write_failed(path: Path, exc: BaseException) -> str:
     """One line: the file, why writing it failed, and the space left where it goes."""
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split()) or type(exc).__name__
     try:
-        free = f"; {shutil.disk_usage(path.parent).free / 2**20:,.0f} MB free there"
+        free_mb = shutil.disk_usage(path.parent).free / 2**20
     except OSError:
-        free = ""
-    return f"cannot write {path} ({reason}{free}); free some space or choose another output folder"
+        free_mb = None
+    full = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) or (free_mb is not None and free_mb < 100)
+    free = "" if free_mb is None else f"; {free_mb:,.0f} MB free there"
+    advice = "free some space or choose another output folder" if full else "choose another output folder (-v shows more)"
+    return f"cannot write {path} ({reason}{free}); {advice}"
 
 
 def _unstaged(message: str, scratch: dict[Path, Path]) -> str:

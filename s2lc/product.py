@@ -171,7 +171,8 @@ class Product:
         if len(refs) < 2 or len({r.path for r in refs}) < len(refs):
             return [read(r) for r in refs]
         if self._decoders is None:
-            self._decoders = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="s2lc-decode")
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            self._decoders = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="s2lc-decode")
         return list(self._decoders.map(read, refs))
 
     @property
@@ -201,7 +202,11 @@ class Product:
             BandError: the band is unknown or not available.
         """
         ref = self._ref(band_id)
-        return float(self.warped_from["resolution_m"]) if self.warped_from else float(ref.resolution)
+        if self.warped_from:
+            return float(self.warped_from["resolution_m"])
+        if self.level == "GeoTIFF":  # its own grid, unrounded (ref.resolution is whole metres)
+            return abs(float(self.grid.transform.a))
+        return float(ref.resolution)
 
     def dtype(self, band_id: str) -> str:
         """The data type of a band in its file (``"uint16"`` for Sentinel-2 DN).

@@ -24,7 +24,7 @@ from rasterio.crs import CRS
 
 from s2lc.sentinel2 import band
 
-__all__ = ["RESOLUTION_TOLERANCE", "Note", "check_input", "pixel_size_m"]
+__all__ = ["RESOLUTION_TOLERANCE", "Note", "check_input", "in_ground_metres", "pixel_size_m"]
 
 #: How far a pixel size may be from the band's own (as a ratio) before a note: 25 %.
 RESOLUTION_TOLERANCE = 1.25
@@ -39,14 +39,27 @@ class Note:
     text: str
 
 
+def in_ground_metres(crs: Any) -> bool:
+    """Whether a CRS is projected in metres that are metres on the ground: not degrees or feet, nor
+    a Mercator projection (Web Mercator's metres are 1.7 ground metres at 54° N)."""
+    crs = CRS.from_user_input(crs)
+    if not crs.is_projected or (crs.linear_units or "").lower() not in ("metre", "meter", "m"):
+        return False
+    import pyproj
+
+    operation = pyproj.CRS.from_wkt(crs.to_wkt()).coordinate_operation
+    method = (operation.method_name if operation is not None else "").lower()
+    return not ("mercator" in method and "transverse" not in method)
+
+
 def pixel_size_m(crs: Any, transform: Affine, width: int, height: int) -> float | None:
-    """A grid's pixel size in metres: the transform's in a CRS projected in metres; otherwise (a
-    geographic CRS) the square root of its area in the local UTM zone over its pixel count.
-    None without a CRS."""
+    """A grid's pixel size in metres on the ground: the transform's in a CRS projected in ground
+    metres (:func:`in_ground_metres`); otherwise (degrees, Mercator) the square root of its area in
+    the local UTM zone over its pixel count. None without a CRS."""
     if crs is None:
         return None
     crs = CRS.from_user_input(crs)
-    if crs.is_projected and (crs.linear_units or "").lower() in ("metre", "meter", "m"):
+    if in_ground_metres(crs):
         return abs(transform.a)
     from rasterio.warp import transform as transform_points
     from rasterio.warp import transform_bounds
@@ -62,21 +75,35 @@ def pixel_size_m(crs: Any, transform: Affine, width: int, height: int) -> float 
 
 
 def check_input(bands: Sequence[str], pixel_size: Mapping[str, float | None], dtypes: Mapping[str, str],
-                model: str) -> list[Note]:
+                model: str, *, finer: bool = True) -> list[Note]:
     """Notes on how ``bands`` of an input differ from what ``model`` (its name, for the text) saw.
+
+    A band is too coarse when its pixels are more than :data:`RESOLUTION_TOLERANCE` times its own
+    resolution (B04 at 60 m, B11 at 60 m); too fine when they are that much finer than the
+    model's finest band (the grid every band is read onto: B11 at 10 m in a 10 m export is fine).
 
     Args:
         bands: the model's band ids, e.g. ``("B04", "B03", "B02")``.
         pixel_size: band -> pixel size in metres of the data read (None: unknown, no note).
         dtypes: band -> numpy dtype name of the data read.
         model: the model's name.
+        finer: note pixels that are too fine; False for an input resampled to the 10 m grid on
+            read (a GeoTIFF warped from degrees), whose patches cover the model's 640 m anyway.
     """
     notes = []
-    off = {b: s for b in bands if (s := pixel_size.get(b)) is not None
-           and not 1 / RESOLUTION_TOLERANCE <= s / band(b).resolution <= RESOLUTION_TOLERANCE}
+    finest = min(band(b).resolution for b in bands)
+    off = {}
+    for b in bands:
+        size = pixel_size.get(b)
+        if size is None or size <= 0:
+            continue
+        if size > RESOLUTION_TOLERANCE * band(b).resolution:
+            off[b] = (size, band(b).resolution)
+        elif finer and size * RESOLUTION_TOLERANCE < finest:
+            off[b] = (size, finest)
     if off:
-        worst = max(off, key=lambda b: max(off[b] / band(b).resolution, band(b).resolution / off[b]))
-        size, native = off[worst], band(worst).resolution
+        worst = max(off, key=lambda b: max(off[b][0] / off[b][1], off[b][1] / off[b][0]))
+        size, native = off[worst]
         ratio = size / native
         effect = (f"{ratio:.1f} x coarser than model {model} saw in training: it gets blurred patches and its map "
                   "will be poor (smooth land comes out as one or two classes, such as water or forest)"

@@ -644,3 +644,10 @@ def test_grids_off_the_lattice_still_need_align(tmp_path):
     assert not change.on_one_lattice(change.load_map(before).map, change.load_map(half).map)
     with pytest.raises(MapError, match="different grids; pass align=True"):
         change.compare(before, half)
+
+
+def test_a_tenth_of_a_pixel_far_from_the_origin_is_off_the_lattice(tmp_path):
+    a = change.load_map(write_map(tmp_path / "a", BEFORE, T1)).map
+    far = change.load_map(write_map(tmp_path / "b", AFTER, T2, transform=from_origin(
+        ORIGIN[0] + 20_000 * PIXEL + 0.1 * PIXEL, ORIGIN[1], PIXEL, PIXEL))).map
+    assert not change.on_one_lattice(a, far)

@@ -329,3 +329,20 @@ def test_csmask_refuses_what_it_cannot_read_and_says_how_to_install(l1c_old, tmp
                                                              + s2lc.csmask.INSTALL_HINT)
     with pytest.raises(ProductError, match=r"cloud detection: ukis-csmask .* not installed; pip install 's2lc\[csmask\]'"):
         open_product(l1c_old, clouds="csmask")
+
+
+@needs_csmask
+def test_csmask_does_not_grow_cloud_from_no_data():
+    """Cells next to no data are judged on their own: the package's buffer grows from no data too,
+    so s2lc buffers cloud and shadow itself."""
+    from s2lc.demo import demo_product
+
+    with open_product(demo_product(), clouds="none") as p:
+        reflectance = p.read_averaged(s2lc.csmask.BANDS, (256, 512), exact=True) / np.float32(10000)
+    whole = s2lc.csmask.detect_clouds(reflectance)
+    cut = reflectance.copy()
+    cut[:, :, :20] = np.nan
+    edged = s2lc.csmask.detect_clouds(cut)
+    assert not edged[:, :20].any()
+    next_to = slice(20, 24)
+    assert edged[:, next_to].mean() <= whole[:, next_to].mean() + 0.1  # not a band of cloud along the edge

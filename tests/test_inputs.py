@@ -218,9 +218,45 @@ def test_classified_geotiffs_of_five_dates_make_a_series(tmp_path, toy):
 
 
 def test_info_says_a_geographic_geotiff_is_warped(geographic):
-    r = CliRunner().invoke(cli, ["-qq", "info", str(geographic)])
+    r = CliRunner().invoke(cli, ["-q", "info", str(geographic)])
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
     grid = next(i for i, line in enumerate(lines) if line.strip().startswith("grid"))
     assert "EPSG:32632" in lines[grid] and lines[grid + 1].startswith("  warped from   EPSG:4326, pixels of about ")
     assert lines[grid + 1].endswith(" m (cubic, on read)")
+
+
+def test_fine_pixels_and_a_10_m_export_with_20_m_bands_are_judged_against_the_model_grid():
+    six = ("B04", "B03", "B02", "B08", "B11", "B12")
+    assert check_input(six, dict.fromkeys(six, 10.0), dict.fromkeys(six, "uint16"), "m") == []
+    fine = check_input(RGB, dict.fromkeys(RGB, 0.4), dict.fromkeys(RGB, "uint16"), "m")
+    assert [n.kind for n in fine] == ["resolution"] and "25.0 x finer" in fine[0].text
+    assert check_input(RGB, dict.fromkeys(RGB, 7.3), dict.fromkeys(RGB, "uint16"), "m", finer=False) == []
+
+
+def test_classify_warns_of_sub_metre_pixels_without_failing(tmp_path, toy, caplog):
+    aerial = write_tif(tmp_path / "aerial.tif", halves(), transform=Affine(0.4, 0, 500000, 0, -0.4, 6000000))
+    with caplog.at_level("WARNING", logger="s2lc.classify"):
+        classify(aerial, toy)
+    assert any("pixels are 0.4 m" in r.getMessage() and "finer" in r.getMessage() for r in caplog.records)
+
+
+def test_web_mercator_is_warped_to_utm_too(tmp_path):
+    t, w, h = calculate_default_transform(UTM, "EPSG:3857", SIZE, SIZE, *rasterio.transform.array_bounds(SIZE, SIZE, ORIGIN))
+    out = np.zeros((3, h, w), np.uint16)
+    reproject(halves(), out, src_transform=ORIGIN, src_crs=UTM, dst_transform=t, dst_crs="EPSG:3857",
+              resampling=Resampling.nearest, src_nodata=0, dst_nodata=0)
+    with open_product(write_tif(tmp_path / "mercator.tif", out, crs="EPSG:3857", transform=t)) as p:
+        assert p.grid.crs.to_epsg() == 32632 and p.warped_from["crs"] == "EPSG:3857"
+        assert p.warped_from["resolution_m"] == pytest.approx(10, rel=0.15)  # ground metres, not Mercator's
+
+
+def test_a_date_tag_s2lc_cannot_read_and_a_file_time_are_said(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="s2lc._reader_geotiff"):
+        with open_product(write_tif(tmp_path / "a.tif", halves(), tags={"ACQUISITION_DATE": "16/02/2017"})) as p:
+            assert p.sensing_time is None
+        with open_product(write_tif(tmp_path / "b.tif", halves(), tags={"TIFFTAG_DATETIME": "2020:01:02 03:04:05"})):
+            pass
+    said = [r.getMessage() for r in caplog.records]
+    assert any("ACQUISITION_DATE tag '16/02/2017' is not a date" in m for m in said)
+    assert any("comes from TIFFTAG_DATETIME" in m and "--date" in m for m in said)

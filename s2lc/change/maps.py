@@ -342,7 +342,7 @@ def on_one_lattice(a: ClassMap, b: ClassMap) -> bool:
     if a.crs != b.crs or ta.b or ta.d or tb.b or tb.d or not (np.isclose(ta.a, tb.a) and np.isclose(ta.e, tb.e)):
         return False
     cols, rows = (tb.c - ta.c) / ta.a, (tb.f - ta.f) / ta.e
-    return bool(np.isclose(cols, round(cols), atol=1e-6) and np.isclose(rows, round(rows), atol=1e-6))
+    return bool(np.isclose(cols, round(cols), rtol=0, atol=1e-6) and np.isclose(rows, round(rows), rtol=0, atol=1e-6))
 
 
 def common_extent(maps: Sequence[DatedMap]) -> list[DatedMap]:
