@@ -136,8 +136,10 @@ def test_help_lists_the_options():
 def test_progress_bars_go_to_stderr_and_quiet_hides_them(pair, tmp_path):
     r = run("change", *pair, "-o", tmp_path / "a")
     assert "writing change_" in r.stderr and r.stdout == ""
-    r = run("-q", "change", *pair, "-o", tmp_path / "b")
-    assert "writing change_" not in r.stderr
+    r = run("-qq", "change", *pair, "-o", tmp_path / "c")
     assert r.exit_code == 0 and r.stderr == ""
+    r = run("-q", "change", *pair, "-o", tmp_path / "b")  # last: logging back at warnings for the tests after
+    assert "writing change_" not in r.stderr and "ha changed of" in r.stderr  # -q keeps the summary, as classify's
+    assert r.exit_code == 0 and r.stderr.strip().endswith(f"files to {tmp_path / 'b'}")
     with rasterio.open(tmp_path / "a" / f"{PREFIX}.tif") as a, rasterio.open(tmp_path / "b" / f"{PREFIX}.tif") as b:
         assert np.array_equal(a.read(1), b.read(1))

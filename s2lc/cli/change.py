@@ -6,7 +6,7 @@ import json
 
 import click
 
-from s2lc.cli.main import output_folder, progress_enabled
+from s2lc.cli.main import output_folder, progress_enabled, summary_enabled
 
 
 @click.command(short_help="What changed between land-cover maps of two or more dates.")
@@ -58,7 +58,7 @@ def change(maps, out_dir, align, allow_model_mismatch, overwrite, as_json):
         summary["outputs"] = {k: str(p) for k, p in paths.items()}
         click.echo(json.dumps(summary, indent=2, ensure_ascii=False, default=_plain))
         return
-    if not progress:  # -q: no messages either
+    if not summary_enabled():  # -qq
         return
     pairs = [result] if len(maps) == 2 else [*result.pairs, result.overall]
     for pair in pairs:

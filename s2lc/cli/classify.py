@@ -6,7 +6,7 @@ import json
 
 import click
 
-from s2lc.cli.main import choice, clouds_option, output_folder, parse_bands_option, progress_enabled
+from s2lc.cli.main import choice, clouds_option, output_folder, parse_bands_option, progress_enabled, summary_enabled
 from s2lc.options import Device, Precision
 
 
@@ -65,7 +65,7 @@ def classify(product, demo, out_dir, model, device, precision, tta, batch_size, 
     if as_json:
         click.echo(json.dumps({"outputs": {k: str(p) for k, p in paths.items()}, "provenance": result.provenance,
                                "stats": s}, indent=2, default=str))
-    else:
+    elif summary_enabled():  # not with -qq
         label = {c.name: c.label for c in result.legend.classes}  # data files keep names, people read labels
         top = sorted(((a, label.get(n, n)) for n, a in s["area_ha"].items() if a > 0), reverse=True)[:5]
         click.echo(f"{result.product_id}: {s['status']}; {s['patches']['classified']} patches classified, "

@@ -28,7 +28,8 @@ from s2lc.errors import ArgumentError, DependencyError, S2lcError
 from s2lc.gdal import gdal_env
 from s2lc.options import Clouds, parse_bands
 
-__all__ = ["FLAGS", "choice", "cli", "clouds_option", "flag_spelling", "parse_bands_option", "progress_enabled"]
+__all__ = ["FLAGS", "choice", "cli", "clouds_option", "flag_spelling", "parse_bands_option", "progress_enabled",
+           "summary_enabled"]
 
 
 def choice(kind: type[StrEnum]) -> click.Choice:
@@ -175,6 +176,13 @@ def _log_level(verbosity: int) -> int:
     if verbosity >= 0:
         return max(logging.DEBUG, logging.WARNING - 10 * verbosity)
     return logging.WARNING if verbosity == -1 else logging.ERROR
+
+
+def summary_enabled(ctx: click.Context | None = None) -> bool:
+    """Whether a command's closing summary lines are shown: not with ``-qq`` (``-q`` keeps them,
+    as it keeps warnings)."""
+    ctx = ctx or click.get_current_context()
+    return _verbosity(ctx) >= -1
 
 
 def progress_enabled(ctx: click.Context | None = None) -> bool:
