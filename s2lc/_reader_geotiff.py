@@ -22,7 +22,7 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from s2lc.errors import BandError, ProductError
 from s2lc.gdal import gdal_env
 from s2lc.sentinel2 import BAND_IDS, band
 from s2lc.suitability import in_ground_metres, pixel_size_m
+from s2lc.times import iso_time, with_zone
 
 __all__ = ["DATE_TAGS", "open_geotiff", "parse_band_mapping", "sensing_time_from_tags", "utm_crs"]
 
@@ -106,18 +107,18 @@ def sensing_time_from_tags(tags: Mapping[str, str]) -> tuple[datetime | None, st
         if tag == "TIFFTAG_DATETIME":
             logger.warning("the date %s comes from TIFFTAG_DATETIME, which is often when the file was written; "
                            "if that is not the acquisition, give it with --date", when.date().isoformat())
-        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)), tag
+        return when, tag
     return None, None
 
 
 def _parse_date(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        pass
+    """ISO 8601 or one of :data:`_DATE_FORMATS`, UTC where no zone is given; None if neither."""
+    when = iso_time(text)
+    if when is not None:
+        return when
     for fmt in _DATE_FORMATS:
         try:
-            return datetime.strptime(text, fmt)
+            return with_zone(datetime.strptime(text, fmt))
         except ValueError:
             continue
     return None

@@ -24,6 +24,7 @@ from s2lc.sentinel2 import (
     SUPPORTED_BASELINES,
     baseline_tuple,
 )
+from s2lc.times import iso_time
 
 __all__ = ["ProductMetadata", "parse_mtd"]
 
@@ -96,11 +97,10 @@ def _number(root: ET.Element, name: str, source: str) -> float | None:
 def _time(text: str | None, source: str) -> datetime | None:
     if text is None:
         return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ProductError(f"{source}: sensing time {text!r} is not an ISO 8601 date; the metadata file is damaged") from None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    value = iso_time(text)
+    if value is None:
+        raise ProductError(f"{source}: sensing time {text!r} is not an ISO 8601 date; the metadata file is damaged")
+    return value.astimezone(timezone.utc)
 
 
 def _offsets(root: ET.Element, level: str, version: tuple[int, int], source: str) -> dict[str, float]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from s2lc.masks import GmlMask, Masks, classi_cloud, rasterize_polygons, scl_clo
 from s2lc.options import Clouds, choose
 from s2lc.resampling import cell_index, source_window, upsample_cubic, upsample_nearest
 from s2lc.sentinel2 import L2A_MISSING_BANDS, MTD_FILES, band
+from s2lc.times import iso_time, with_zone
 
 __all__ = ["Grid", "Masks", "Product", "open_product", "UNITS"]
 
@@ -575,11 +576,7 @@ def _as_time(value: str | datetime) -> datetime:
     Raises:
         ProductError: not a datetime, nor an ISO 8601 date or time.
     """
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ProductError(f"sensing_time={value!r} is not a date; give it as YYYY-MM-DD or an ISO 8601 time") from None
-    if not isinstance(value, datetime):
+    when = iso_time(value.strip()) if isinstance(value, str) else value
+    if not isinstance(when, datetime):
         raise ProductError(f"sensing_time={value!r} is not a date; give it as YYYY-MM-DD or an ISO 8601 time")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return with_zone(when)

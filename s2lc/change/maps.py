@@ -17,7 +17,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,6 +30,7 @@ from s2lc.change.core import MAX_CLASSES, _split_legend
 from s2lc.errors import MapError
 from s2lc.legend import LandCoverClass
 from s2lc.naming import OUTPUT_SUFFIXES
+from s2lc.times import iso_time
 from s2lc.writers import ClassMap
 
 __all__ = [
@@ -108,12 +109,11 @@ class DatedMap:
         text = self.tags.get("S2LC_SENSING_TIME")
         if not text:
             return None
-        try:
-            t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError as exc:
+        t = iso_time(text)
+        if t is None:
             raise MapError(f"{self.name}: S2LC_SENSING_TIME {text!r} is not an ISO date; "
-                           "classify the product again with `s2lc classify`") from exc
-        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+                           "classify the product again with `s2lc classify`")
+        return t
 
     def provenance(self) -> dict[str, Any]:
         """What the change outputs record about this map."""
