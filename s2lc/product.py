@@ -82,13 +82,14 @@ _CLOUD_MASKERS: dict[str, Callable[[Product, CloudLayer, Window, np.ndarray | No
 }
 
 
-def _to_units(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
-    """float32 in the units of :meth:`Product.read` (offset added, then scaled); no data not yet NaN."""
-    values = dn.astype(np.float32)
+def _to_units(dn: np.ndarray, ref: RasterRef, dtype: type = np.float32) -> np.ndarray:
+    """``dtype`` (float32; float64 where exact sums need it) in the units of :meth:`Product.read`
+    (offset added, then scaled); no data not yet NaN."""
+    values = dn.astype(dtype)
     if ref.offset:
-        values += np.float32(ref.offset)
+        values += dtype(ref.offset)
     if ref.scale != 1.0:
-        values *= np.float32(ref.scale)
+        values *= dtype(ref.scale)
     return values
 
 
@@ -351,11 +352,7 @@ class Product:
         for r0 in range(0, fh, step):
             dn = self._datasets.read(ref, Window(0, r0, fw, min(step, fh - r0)))
             valid = _valid(dn, ref)
-            values = dn.astype(np.float64)  # units as _to_units gives them, in float64: exact for integer DN
-            if ref.offset:
-                values += ref.offset
-            if ref.scale != 1.0:
-                values *= ref.scale
+            values = _to_units(dn, ref, np.float64)  # exact for integer DN
             values[~valid] = 0.0
             cells = row_cell[r0:r0 + len(dn)]
             starts = np.flatnonzero(np.r_[True, np.diff(cells) > 0])  # and runs of rows
