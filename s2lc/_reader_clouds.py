@@ -29,7 +29,6 @@ def choose_clouds(source: ProductSource, clouds: Clouds) -> ProductSource:
         if source.cloud is None:
             logger.warning("%s; clouds will not be masked", source.no_cloud_mask)
         return source
-    missing = [b for b in cloud_detection.BANDS if b not in source.bands]
     if clouds == "csmask":
         return _detector_layer(source, "csmask", csmask.BANDS, csmask.unavailable())
     if clouds == "s2cloudless":
@@ -39,7 +38,9 @@ def choose_clouds(source: ProductSource, clouds: Clouds) -> ProductSource:
                 "a Level-2A product's clouds are in its SCL: use the product's own mask (clouds='product')"
             )
         return _detector_layer(source, "s2cloudless", cloud_detection.BANDS, cloud_detection.unavailable())
-    detectable = source.level == "L1C" and not missing  # auto, and the product has no mask of its own
+    # auto, and the product has no mask of its own
+    missing = [b for b in cloud_detection.BANDS if b not in source.bands]
+    detectable = source.level == "L1C" and not missing
     why = cloud_detection.unavailable() if detectable else None
     if detectable and not why:
         logger.info("%s; detecting clouds with s2cloudless", source.no_cloud_mask)
