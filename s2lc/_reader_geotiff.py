@@ -29,21 +29,18 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import transform as transform_points
-from rasterio.warp import transform_bounds
 
 from s2lc._reader_common import DatasetPool, Grid, ProductSource, RasterRef, one_line
 from s2lc.errors import BandError, ProductError
 from s2lc.gdal import gdal_env
 from s2lc.sentinel2 import BAND_IDS, band
-from s2lc.suitability import in_ground_metres, pixel_size_m
+from s2lc.suitability import in_ground_metres, pixel_size_m, utm_bounds
 from s2lc.times import iso_time, with_zone
 
-__all__ = ["DATE_TAGS", "open_geotiff", "parse_band_mapping", "sensing_time_from_tags", "utm_crs"]
+__all__ = ["DATE_TAGS", "open_geotiff", "parse_band_mapping", "sensing_time_from_tags"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,20 +121,10 @@ def _parse_date(text: str) -> datetime | None:
     return None
 
 
-def utm_crs(lon: float, lat: float) -> CRS:
-    """The WGS 84 / UTM zone of a point (EPSG:326xx north of the equator, 327xx south)."""
-    lon = (lon + 180) % 360 - 180  # longitudes given as 0–360 too
-    zone = min(int((lon + 180) // 6) + 1, 60)
-    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
-
-
 def _warp(dataset: Any, name: str, pool: DatasetPool) -> tuple[Any, dict[str, Any]]:
     """A WarpedVRT of ``dataset`` on the 10 m UTM grid of its centre (held by ``pool``), and
     what it was warped from."""
-    left, bottom, right, top = dataset.bounds
-    (lon,), (lat,) = transform_points(dataset.crs, "EPSG:4326", [(left + right) / 2], [(bottom + top) / 2])
-    dst = utm_crs(lon, lat)
-    x0, y0, x1, y1 = transform_bounds(dataset.crs, dst, left, bottom, right, top, densify_pts=21)
+    dst, (x0, y0, x1, y1) = utm_bounds(dataset.crs, dataset.transform, dataset.width, dataset.height)
     r = WARP_RESOLUTION
     x0, y0, x1, y1 = math.floor(x0 / r) * r, math.floor(y0 / r) * r, math.ceil(x1 / r) * r, math.ceil(y1 / r) * r
     native = pixel_size_m(dataset.crs, dataset.transform, dataset.width, dataset.height)

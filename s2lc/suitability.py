@@ -24,7 +24,7 @@ from rasterio.crs import CRS
 
 from s2lc.sentinel2 import band
 
-__all__ = ["RESOLUTION_TOLERANCE", "Note", "check_input", "in_ground_metres", "pixel_size_m"]
+__all__ = ["RESOLUTION_TOLERANCE", "Note", "check_input", "in_ground_metres", "pixel_size_m", "utm_bounds", "utm_crs"]
 
 #: How far a pixel size may be from the band's own (as a ratio) before a note: 25 %.
 RESOLUTION_TOLERANCE = 1.25
@@ -55,23 +55,34 @@ def in_ground_metres(crs: Any) -> bool:
 def pixel_size_m(crs: Any, transform: Affine, width: int, height: int) -> float | None:
     """A grid's pixel size in metres on the ground: the transform's in a CRS projected in ground
     metres (:func:`in_ground_metres`); otherwise (degrees, Mercator) the square root of its area in
-    the local UTM zone over its pixel count. None without a CRS."""
+    the local UTM zone (:func:`utm_bounds`) over its pixel count. None without a CRS."""
     if crs is None:
         return None
-    crs = CRS.from_user_input(crs)
     if in_ground_metres(crs):
         return abs(transform.a)
+    _, (x0, y0, x1, y1) = utm_bounds(crs, transform, width, height)
+    return math.sqrt((x1 - x0) * (y1 - y0) / (width * height))
+
+
+def utm_crs(lon: float, lat: float) -> CRS:
+    """The WGS 84 / UTM zone of a point (EPSG:326xx north of the equator, 327xx south)."""
+    lon = (lon + 180) % 360 - 180  # longitudes given as 0–360 too
+    zone = min(int((lon + 180) // 6) + 1, 60)
+    return CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def utm_bounds(crs: Any, transform: Affine, width: int, height: int) -> tuple[CRS, tuple[float, float, float, float]]:
+    """The UTM zone of a north-up grid's centre (:func:`utm_crs`), and the grid's bounds (left,
+    bottom, right, top) in it, edges densified."""
     from rasterio.warp import transform as transform_points
     from rasterio.warp import transform_bounds
-
-    from s2lc._reader_geotiff import utm_crs
 
     left, top = transform.c, transform.f
     right, bottom = left + width * transform.a, top + height * transform.e
     (lon,), (lat,) = transform_points(crs, "EPSG:4326", [(left + right) / 2], [(bottom + top) / 2])
-    x0, y0, x1, y1 = transform_bounds(crs, utm_crs(lon, lat), min(left, right), min(bottom, top),
-                                      max(left, right), max(bottom, top), densify_pts=21)
-    return math.sqrt((x1 - x0) * (y1 - y0) / (width * height))
+    utm = utm_crs(lon, lat)
+    return utm, transform_bounds(crs, utm, min(left, right), min(bottom, top), max(left, right), max(bottom, top),
+                                 densify_pts=21)
 
 
 def check_input(bands: Sequence[str], pixel_size: Mapping[str, float | None], dtypes: Mapping[str, str],
