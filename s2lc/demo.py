@@ -20,10 +20,12 @@ from pathlib import Path
 
 from s2lc.errors import ProductError
 
-__all__ = ["DEMO_PRODUCT", "demo_product"]
+__all__ = ["DEMO_PATH", "DEMO_PRODUCT", "demo_product"]
 
 #: The demo scene's product name.
 DEMO_PRODUCT = "S2A_MSIL1C_20170216T102101_N0204_R065_T33UUU_20170216T102204.SAFE"
+#: Where it lies in the installed package (:func:`demo_product` checks that it is there).
+DEMO_PATH = Path(str(files("s2lc") / "data" / "demo" / DEMO_PRODUCT))
 
 
 def demo_product() -> Path:
@@ -32,7 +34,6 @@ def demo_product() -> Path:
     Raises:
         ProductError: the package was installed without it.
     """
-    path = Path(str(files("s2lc") / "data" / "demo" / DEMO_PRODUCT))
-    if not (path / "MTD_MSIL1C.xml").is_file():
-        raise ProductError(f"{path}: the demo scene is not installed with s2lc; reinstall it (pip install s2lc)")
-    return path
+    if not (DEMO_PATH / "MTD_MSIL1C.xml").is_file():
+        raise ProductError(f"{DEMO_PATH}: the demo scene is not installed with s2lc; reinstall it (pip install s2lc)")
+    return DEMO_PATH

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from s2lc.demo import DEMO_PRODUCT
+from s2lc.demo import DEMO_PATH
 
 if TYPE_CHECKING:
     from s2lc.classify import Classification
@@ -30,7 +29,7 @@ __all__ = ["SHARED_DATA", "T33UUU", "WATER_CLASSES", "agreement", "nir_proxies",
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: The real Level-1C crop of tile T33UUU (16 February 2017, 1536 x 768 at 10 m): the scene
 #: :mod:`s2lc.demo` ships, so it is present wherever s2lc is installed.
-T33UUU = Path(str(files("s2lc") / "data" / "demo" / DEMO_PRODUCT))
+T33UUU = DEMO_PATH
 #: EuroSAT classes that count as water.
 WATER_CLASSES = ("SeaLake", "River")
 
