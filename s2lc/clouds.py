@@ -17,7 +17,8 @@ import numpy as np
 
 from s2lc.errors import ArgumentError, ProductError
 
-__all__ = ["BANDS", "INSTALL_HINT", "RESOLUTION", "THRESHOLD", "available", "detect_clouds", "detector_input", "unavailable"]
+__all__ = ["BANDS", "INSTALL_HINT", "RESOLUTION", "THRESHOLD", "available", "detect_clouds", "detector_input",
+           "from_nearest_valid", "unavailable"]
 
 #: The bands s2cloudless reads, in its order.
 BANDS: tuple[str, ...] = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
@@ -67,6 +68,15 @@ def detector_input(reflectance: np.ndarray, bands: tuple[str, ...], why: str | N
     return reflectance
 
 
+def from_nearest_valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(..., h, w) ``values`` where every invalid cell takes the values of its nearest valid cell
+    (``valid``: (h, w) bool, at least one True)."""
+    from scipy.ndimage import distance_transform_edt
+
+    rows, cols = distance_transform_edt(~valid, return_distances=False, return_indices=True)
+    return values[..., rows, cols]
+
+
 def detect_clouds(reflectance: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     """Cloud mask of one scene.
 
@@ -84,7 +94,6 @@ def detect_clouds(reflectance: np.ndarray, threshold: float = THRESHOLD) -> np.n
     """
     reflectance = detector_input(reflectance, BANDS, unavailable())
     from s2cloudless import S2PixelCloudDetector
-    from scipy.ndimage import distance_transform_edt  # LightGBM, which s2cloudless needs, needs scipy
 
     valid = np.isfinite(reflectance).all(axis=0)
     if not valid.any():
@@ -94,6 +103,5 @@ def detect_clouds(reflectance: np.ndarray, threshold: float = THRESHOLD) -> np.n
     prob[valid] = detector.get_cloud_probability_maps(reflectance[:, valid].T[None, :, None, :])[0, :, 0]
     if not valid.all():  # no data takes the probability of the nearest valid cell, so that the
         # averaging over a disk neither lowers nor raises the cells near the swath edge
-        nearest = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-        prob = prob[nearest[0], nearest[1]]
+        prob = from_nearest_valid(prob, valid)
     return detector.get_mask_from_prob(prob[None])[0].astype(bool) & valid

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from s2lc.clouds import detector_input
+from s2lc.clouds import detector_input, from_nearest_valid
 from s2lc.errors import ArgumentError
 
 __all__ = ["BANDS", "INSTALL_HINT", "RESOLUTION", "detect_clouds", "unavailable"]
@@ -67,7 +67,7 @@ def detect_clouds(reflectance: np.ndarray, level: str = "L1C") -> np.ndarray:
         raise ArgumentError(f"level must be 'L1C' or 'L2A', got {level!r}")
     import warnings
 
-    from scipy.ndimage import binary_dilation, distance_transform_edt
+    from scipy.ndimage import binary_dilation
     from ukis_csmask.mask import CSmask
 
     valid = np.isfinite(reflectance).all(axis=0)
@@ -75,8 +75,7 @@ def detect_clouds(reflectance: np.ndarray, level: str = "L1C") -> np.ndarray:
         return np.zeros(valid.shape, bool)
     if not valid.all():  # no data takes its nearest valid cell's values: the network sees no false edge,
         # and the package's own buffer (which grows from no data too) is not used
-        nearest = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-        reflectance = reflectance[:, nearest[0], nearest[1]]
+        reflectance = from_nearest_valid(reflectance, valid)
     with warnings.catch_warnings():  # a scene under 256 x 256 cells: the package pads it, and says so
         warnings.simplefilter("ignore", UserWarning)
         detected = CSmask(reflectance.transpose(1, 2, 0).copy(), band_order=_NAMES, product_level=level.lower(),
