@@ -10,8 +10,9 @@ Reports, in one run on this machine:
 Targets (issue 4): end to end ≤ 1.5 × (decode + model seconds), peak RSS ≤ 2 GB.
 
 Usage: python bench/classify_tile.py [--data DIR] [--size 10980] [--model PATH] [--json OUT]
-The synthetic tile (baseline 04.00 L1C: B02, B03, B04 as 10 m JPEG 2000 with 1024 × 1024
-tiles, a 60 m cloud mask, a no-data strip at the swath edge) is written once into --data.
+The synthetic tile (baseline 04.00 L1C: B02, B03, B04 and B08 as 10 m JPEG 2000 with
+1024 × 1024 tiles, B11 at 20 m (the snow test's bands, which a real Level-1C product has), a
+60 m cloud mask, a no-data strip at the swath edge) is written once into --data.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def make_tile(root: Path, size: int, seed: int = 0) -> Path:
     """A synthetic L1C product (baseline 04.00) with only the RGB bands, land-cover-like texture."""
     name = testing.product_name("L1C", "04.00")
     safe = root / f"{name}.SAFE"
-    if (safe / "MTD_MSIL1C.xml").exists():
+    if (safe / "MTD_MSIL1C.xml").exists() and "B11" in (safe / "MTD_MSIL1C.xml").read_text():
         return safe
     rng = np.random.default_rng(seed)
     cells = -(-size // 64)
@@ -47,21 +48,23 @@ def make_tile(root: Path, size: int, seed: int = 0) -> Path:
     files = []
     from s2lc.sentinel2 import BAND_IDS
 
-    for band_id in ("B02", "B03", "B04"):
+    for band_id, factor in (("B02", 1), ("B03", 1), ("B04", 1), ("B08", 1), ("B11", 2)):
         spectrum = testing.SPECTRA[:, BAND_IDS.index(band_id)]
-        out = np.empty((size, size), np.uint16)
-        for r0 in range(0, size, 1024):  # build row blocks to keep memory low
-            r1 = min(size, r0 + 1024)
-            lab = labels[r0 // 64 : (r1 - 1) // 64 + 1].repeat(64, 0).repeat(64, 1)
-            lab = lab[(r0 % 64) : (r0 % 64) + (r1 - r0), :size]
-            block = spectrum[lab] * (0.9 + 0.2 * rng.random((r1 - r0, size))) + 1000  # + offset (04.00)
+        n = size // factor
+        out = np.empty((n, n), np.uint16)
+        for r0 in range(0, n, 1024):  # build row blocks to keep memory low
+            r1 = min(n, r0 + 1024)
+            cell = 64 // factor
+            lab = labels[r0 // cell : (r1 - 1) // cell + 1].repeat(cell, 0).repeat(cell, 1)
+            lab = lab[(r0 % cell) : (r0 % cell) + (r1 - r0), :n]
+            block = spectrum[lab] * (0.9 + 0.2 * rng.random((r1 - r0, n))) + 1000  # + offset (04.00)
             out[r0:r1] = np.clip(block, 1, 65535).astype(np.uint16)
-        out[:, :nodata_cols] = 0
+        out[:, : nodata_cols // factor] = 0
         rel = testing.image_file("L1C", band_id)
         files.append(rel)
         path = safe / f"{rel}.jp2"
         t0 = time.perf_counter()
-        testing.write_jp2(path, out, 10, block=1024)
+        testing.write_jp2(path, out, 10 * factor, block=1024 // factor)
         print(f"wrote {path.name} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         del out
     n60 = -(-size // 6)

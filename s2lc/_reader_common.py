@@ -120,9 +120,30 @@ class ProductSource:
     footprint: RasterRef | GmlMask | None = None  #: detector footprint (0 / outside = no data)
     warped_from: dict[str, Any] | None = None  #: a GeoTIFF warped to UTM on read: its own CRS and pixel size
     scl: RasterRef | None = None  #: Level-2A scene classification (class 0 = no data)
+    #: band -> its quality mask MSK_QUALIT_Bxx (Level-1C from baseline 04.00; eight byte bands)
+    quality: dict[str, RasterRef] = field(default_factory=dict)
     cloud: CloudLayer | None = None
     no_cloud_mask: str = ""  #: what a warning says when the product has no cloud mask: "<id>: no cloud mask (...)"
     datasets: DatasetPool | None = None
+
+
+def to_units(dn: np.ndarray, ref: RasterRef, dtype: type = np.float32) -> np.ndarray:
+    """``dtype`` (float32; float64 where exact sums need it) in the units of
+    :meth:`s2lc.product.Product.read` (offset added, then scaled); no data not yet NaN."""
+    values = dn.astype(dtype)
+    if ref.offset:
+        values += dtype(ref.offset)
+    if ref.scale != 1.0:
+        values *= dtype(ref.scale)
+    return values
+
+
+def valid_dn(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
+    """(h, w) bool: DN that are none of ``ref.invalid`` (nor NaN, in a float file)."""
+    valid = ~np.isin(dn, ref.invalid) if ref.invalid else np.ones(dn.shape, bool)
+    if np.issubdtype(dn.dtype, np.floating):
+        valid &= np.isfinite(dn)
+    return valid
 
 
 class DatasetPool:

@@ -32,6 +32,8 @@ from s2lc.sentinel2 import (
     DETFOO_MASK,
     IMAGE_FILE_RE,
     MTD_FILES,
+    QUALITY_MASK,
+    QUALITY_SATURATED_BAND,
     QUANTIFICATION_VALUE,
     RESOLUTIONS,
     SCL_FILE_RE,
@@ -287,6 +289,24 @@ def _footprint(container, pool: DatasetPool, qi: str, reference: str, grid: Grid
     return None
 
 
+def _quality(container, pool: DatasetPool, meta: ProductMetadata, qi: str, bands: dict[str, RasterRef],
+             grid: Grid) -> dict[str, RasterRef]:
+    """The Level-1C quality masks of baseline >= 04.00, band by band, where the product has them."""
+    if meta.level != "L1C":
+        return {}  # Level-2A: the SCL says which pixels are saturated or defective
+    quality = {}
+    for band_id in bands:
+        rel = qi + QUALITY_MASK.format(band=band_id)
+        if container.exists(rel):
+            ref = _open_ref(container, pool, rel, grid)[0]
+            count = pool.get(ref.path, ref.name).count
+            if count < QUALITY_SATURATED_BAND:
+                raise ProductError(f"{ref.name}: {count} band(s), not the {QUALITY_SATURATED_BAND} quality flags "
+                                   "expected; the mask file is damaged")
+            quality[band_id] = ref
+    return quality
+
+
 def _cloud_layer(
     container, pool: DatasetPool, meta: ProductMetadata, qi: str, scl: RasterRef | None, grid: Grid
 ) -> CloudLayer | None:
@@ -348,6 +368,7 @@ def _open(container, pool: DatasetPool) -> ProductSource:
         missing=missing,
         footprint=_footprint(container, pool, qi, reference, grid),
         scl=scl,
+        quality=_quality(container, pool, meta, qi, bands, grid),
         cloud=_cloud_layer(container, pool, meta, qi, scl, grid),
         no_cloud_mask=f"{meta.id}: no cloud mask ("
         + ("an SCL image" if meta.level == "L2A" else f"{CLASSI_MASK} or {CLOUDS_GML} in QI_DATA") + ")",

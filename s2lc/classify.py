@@ -3,10 +3,11 @@
 The scene is processed in strips of patch rows: a reader thread decodes the next strip while
 the model labels the current one, so memory stays bounded by a strip (about 1 024 rows) plus
 the outputs, whatever the scene size. Patches follow :mod:`s2lc.tiling`; a patch with no valid
-pixel is skipped, and one whose cloud fraction (of its valid pixels) exceeds ``max_cloud`` is
-marked cloud instead of being labelled.
+pixel is skipped, and one whose cloud and snow fraction (of its valid pixels) exceeds
+``max_cloud`` is masked instead of being labelled: its cells are coded snow or ice where they hold
+more snow than cloud, else cloud. Saturated and defective pixels are no data.
 
-Map codes: 0 no-data, 1..n the model's classes, n + 1 cloud (:mod:`s2lc.legend`).
+Map codes: 0 no-data, 1..n the model's classes, n + 1 cloud, n + 2 snow or ice (:mod:`s2lc.legend`).
 """
 
 from __future__ import annotations
@@ -143,6 +144,9 @@ class Classification:
             "S2LC_OFFSET_APPLIED": json.dumps(p["offsets_applied"]),
             "S2LC_CLOUD_FRACTION": f"{p['cloud_fraction']:.6f}" if p["cloud_fraction"] is not None else "",
             "S2LC_CLOUD_SOURCE": p.get("cloud_source") or "",
+            "S2LC_SNOW_SOURCE": p.get("snow_source") or "",
+            **{f"S2LC_{k.upper()}_FRACTION": f"{p[f'{k}_fraction']:.6f}" if p.get(f"{k}_fraction") is not None else ""
+               for k in ("snow", "saturated", "defective")},
             "S2LC_MODEL": p["model"]["name"],
             "S2LC_MODEL_SHA256": p["model"]["sha256"],
             "S2LC_PARAMETERS": json.dumps(p["parameters"]),
@@ -259,14 +263,18 @@ class _Block:
     Attributes:
         strip: where it lies in the patch grid.
         x: (bands, h', w') model input padded to whole patches.
-        valid: (h', w') bool, pixels holding data (False in the padding).
+        valid: (h', w') bool, pixels holding usable data (not saturated or defective; False in the padding).
         cloud: (h', w') bool cloud among the valid pixels, or None where the product has no mask.
+        snow: (h', w') bool snow or ice among the valid pixels (never under cloud), or None where not known.
+        flagged: ``saturated`` and ``defective``, (h, w) bool over the strip's window (unpadded).
     """
 
     strip: Strip
     x: np.ndarray
     valid: np.ndarray
     cloud: np.ndarray | None
+    snow: np.ndarray | None = None
+    flagged: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -275,8 +283,10 @@ class _Cut:
 
     todo: np.ndarray
     empty: np.ndarray
-    cloudy: np.ndarray
+    cloudy: np.ndarray  #: masked, more cloud than snow
+    snowy: np.ndarray  #: masked, more snow than cloud
     valid_cells: np.ndarray  #: valid pixels per stride cell of the strip
+    snowy_cells: np.ndarray  #: stride cells of the strip with more snow than cloud pixels
 
 
 def _read(prod: "Product", contract, strip: Strip, timings: dict[str, float]) -> _Block:
@@ -285,18 +295,24 @@ def _read(prod: "Product", contract, strip: Strip, timings: dict[str, float]) ->
 
     t0 = time.perf_counter()
     win = strip.window
-    masks = prod.read_masks(window=win, read_bands=contract.bands)  # NaN in the bands covers their NODATA
-    bands = prod.read(contract.bands, window=win)  # decoded side by side, one GDAL thread each
-    x, valid = model_input(bands, contract, valid=~masks.nodata)
+    bands, saturated = prod.read_with_saturation(contract.bands, window=win)  # decoded side by side
+    # NaN in the bands covers their NODATA
+    masks = prod.read_masks(window=win, read_bands=contract.bands, saturated=saturated)
+    x, valid = model_input(bands, contract, valid=masks.usable)
     del bands
     x, valid = pad_block(x, valid, strip.pad_bottom, strip.pad_right)
-    cloud = None
-    if masks.cloud is not None:
-        cloud = np.zeros_like(valid)
-        cloud[: masks.cloud.shape[0], : masks.cloud.shape[1]] = masks.cloud
-        cloud &= valid
     timings["read"] += time.perf_counter() - t0
-    return _Block(strip, x, valid, cloud)
+    flagged = {"saturated": masks.saturated, "defective": masks.defective}
+    return _Block(strip, x, valid, _padded(masks.cloud, valid), _padded(masks.snow, valid), flagged)
+
+
+def _padded(mask: np.ndarray | None, valid: np.ndarray) -> np.ndarray | None:
+    """A mask of the strip's window on the padded block, and only where ``valid``."""
+    if mask is None:
+        return None
+    out = np.zeros_like(valid)
+    out[: mask.shape[0], : mask.shape[1]] = mask
+    return out & valid
 
 
 def _read_ahead(prod: "Product", contract, strips: list[Strip], timings: dict[str, float]) -> Iterator[_Block]:
@@ -311,17 +327,20 @@ def _read_ahead(prod: "Product", contract, strips: list[Strip], timings: dict[st
 
 
 def _cut(block: _Block, grid: TileGrid, max_cloud: float) -> _Cut:
-    """Cut stage: a patch without valid pixels is empty, one over ``max_cloud`` of them cloud is
-    cloudy, the rest are labelled."""
+    """Cut stage: a patch without valid pixels is empty, one over ``max_cloud`` of them cloud or
+    snow is masked (cloudy or snowy, by which it holds more of), the rest are labelled."""
     from s2lc.patches import cell_counts, patch_counts
 
     m, nr, nc = grid.cells_per_patch, block.strip.n_rows, grid.cols
     valid_cells = cell_counts(block.valid, grid.stride)
     n_valid = patch_counts(valid_cells, m, nr, nc)
-    n_cloud = patch_counts(cell_counts(block.cloud, grid.stride), m, nr, nc) if block.cloud is not None else 0
+    cloud_cells = cell_counts(block.cloud, grid.stride) if block.cloud is not None else np.zeros_like(valid_cells)
+    snow_cells = cell_counts(block.snow, grid.stride) if block.snow is not None else np.zeros_like(valid_cells)
+    n_cloud, n_snow = patch_counts(cloud_cells, m, nr, nc), patch_counts(snow_cells, m, nr, nc)
     empty = n_valid == 0
-    cloudy = ~empty & (n_cloud > max_cloud * n_valid)
-    return _Cut(~empty & ~cloudy, empty, cloudy, valid_cells)
+    masked = ~empty & (n_cloud + n_snow > max_cloud * n_valid)
+    snowy = masked & (n_snow > n_cloud)
+    return _Cut(~empty & ~masked, empty, masked & ~snowy, snowy, valid_cells, snow_cells > cloud_cells)
 
 
 def _predict(loaded, block: _Block, grid: TileGrid, todo: np.ndarray, options: dict[str, Any],
@@ -354,9 +373,10 @@ class _Assembly:
         self.grid = grid
         self.mosaic = Mosaic(grid, n_classes)
         self.valid_bits: list[np.ndarray] = []  # packed per-pixel validity, strip by strip (1 bit a pixel)
-        self.cloud_pixels = 0
+        self.pixels = dict.fromkeys(("cloud", "snow", "saturated", "defective"), 0)
         self.has_cloud_mask: bool | None = None
-        self.patches = {"total": len(grid), "classified": 0, "cloud": 0, "no_data": 0}
+        self.has_snow_mask: bool | None = None
+        self.patches = {"total": len(grid), "classified": 0, "cloud": 0, "snow": 0, "no_data": 0}
 
     def add(self, block: _Block, cut: _Cut, probs: np.ndarray) -> None:
         strip, stride = block.strip, self.grid.stride
@@ -364,19 +384,23 @@ class _Assembly:
         own_h = int(strip.window.height) if last else strip.n_rows * stride  # rows this strip owns
         self.valid_bits.append(np.packbits(block.valid[:own_h, : int(strip.window.width)], axis=1))
         self.has_cloud_mask = block.cloud is not None
-        if block.cloud is not None:
-            self.cloud_pixels += int(block.cloud[:own_h].sum())
+        self.has_snow_mask = block.snow is not None
+        for name, mask in (("cloud", block.cloud), ("snow", block.snow), *block.flagged.items()):
+            if mask is not None:
+                self.pixels[name] += int(mask[:own_h].sum())
         own_cells = -(-own_h // stride)
         first = strip.first_row
         self.mosaic.valid[first : first + own_cells, : cut.valid_cells.shape[1]] = cut.valid_cells[:own_cells]
+        self.mosaic.snowy[first : first + own_cells, : cut.snowy_cells.shape[1]] = cut.snowy_cells[:own_cells]
         self.patches["classified"] += int(cut.todo.sum())
         self.patches["cloud"] += int(cut.cloudy.sum())
+        self.patches["snow"] += int(cut.snowy.sum())
         self.patches["no_data"] += int(cut.empty.sum())
         self.mosaic.add(first, probs, cut.todo)
 
-    def finish(self, cloud_code: int, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def finish(self, legend: Legend, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(class map on the pixel grid, cell codes, cell confidence)."""
-        cell_codes, cell_conf = self.mosaic.finish(cloud_code)
+        cell_codes, cell_conf = self.mosaic.finish(legend.cloud_code, legend.snow_code)
         h, w = shape
         class_map = expand_cells(cell_codes, self.grid.stride, h, w)
         row = 0
@@ -425,14 +449,18 @@ def _stats(class_map: np.ndarray, prod: "Product", legend: Legend, assembly: _As
     n_px = class_map.size
     n_valid_px = n_px - int(counts[0])
     status = "ok" if assembly.patches["classified"] else ("no data" if n_valid_px == 0 else "all cloud")
-    has_mask = assembly.has_cloud_mask
+    px = assembly.pixels
+    has = {"cloud": assembly.has_cloud_mask, "snow": assembly.has_snow_mask, "saturated": True, "defective": True}
+    # of the pixels with data, flagged ones included (they are no data in the map)
+    n_data = n_valid_px + px["saturated"] + px["defective"]
     return {
         "status": status,
         "pixels": n_px,
         "pixel_area_m2": px_area,
         "nodata_fraction": counts[0] / n_px,
-        "cloud_fraction": (assembly.cloud_pixels / n_valid_px) if (has_mask and n_valid_px) else None,
+        **{f"{k}_fraction": (px[k] / n_data) if (has[k] and n_data) else None for k in has},
         "map_cloud_fraction": counts[legend.cloud_code] / n_px,
+        "map_snow_fraction": counts[legend.snow_code] / n_px,
         "area_ha": {c.name: float(counts[c.code] * px_area / 1e4) for c in legend.classes},
         "patches": dict(assembly.patches),
     }
@@ -456,6 +484,8 @@ def _provenance(prod: "Product", loaded, legend: Legend, stats: dict[str, Any], 
         "cloud_fraction": stats["cloud_fraction"],
         "cloud_mask": cloud_mask,
         "cloud_source": prod.cloud_source,  # the product's mask layer, or "s2cloudless" where s2lc detected them
+        "snow_source": prod.snow_source,  # "SCL", "NDSI" or None
+        **{f"{k}_fraction": stats[f"{k}_fraction"] for k in ("snow", "saturated", "defective")},
         "model": {
             "name": contract.name or loaded.path.stem,
             "file": loaded.path.name,
@@ -572,7 +602,7 @@ def classify(
         grid = TileGrid(prod.grid.height, prod.grid.width, patch, stride)
         rows = strip_rows or _strip_rows(prod, list(contract.bands), stride)
         assembly = _label(prod, loaded, grid, max(1, rows // stride), max_cloud, options, timings, progress)
-        class_map, cell_codes, cell_conf = assembly.finish(legend.cloud_code, prod.grid.shape)
+        class_map, cell_codes, cell_conf = assembly.finish(legend, prod.grid.shape)
         stats = _stats(class_map, prod, legend, assembly)
         stats["seconds"] = {**timings, "total": time.perf_counter() - t_start}
         precision_used = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]

@@ -1,7 +1,8 @@
 """The land-cover legend: class codes, names and colours of every s2lc map.
 
-Codes in a classification raster: 0 is no-data, 1–10 are the EuroSAT classes in the order
-below (the alphabetical order of the dataset's folders), and 11 is cloud.
+Codes in a classification raster: 0 is no-data (saturated and defective pixels included), 1–10
+are the EuroSAT classes in the order below (the alphabetical order of the dataset's folders), 11
+is cloud and 12 snow or ice. Cloud and snow are masks, not land cover: no class is given there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ __all__ = [
     "EUROSAT_CLASSES",
     "LandCoverClass",
     "Legend",
+    "MASK_NAMES",
     "NODATA",
+    "SNOW_ICE",
     "default_legend",
 ]
 
@@ -23,6 +26,10 @@ __all__ = [
 NODATA = 0
 #: Raster code for pixels under cloud (no land-cover class given).
 CLOUD = 11
+#: Raster code for pixels under snow or ice (no land-cover class given).
+SNOW_ICE = 12
+#: Names of the legend entries that are masks, not land cover, in code order after the classes.
+MASK_NAMES: tuple[str, ...] = ("Cloud", "SnowIce")
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,7 @@ _LABELS = {
     "River": "River",
     "SeaLake": "Sea or lake",
     "Cloud": "Cloud",
+    "SnowIce": "Snow or ice",
 }
 
 _COLORS = {
@@ -75,18 +83,21 @@ _COLORS = {
     "River": (79, 163, 224),
     "SeaLake": (8, 48, 107),
     "Cloud": (240, 240, 240),
+    "SnowIce": (150, 220, 245),
 }
 
 
 @dataclass(frozen=True)
 class Legend:
-    """The classes a map may hold, cloud included; code 0 (no-data) is implicit."""
+    """The classes a map may hold, the masks (cloud, snow or ice) included; code 0 (no-data) is
+    implicit. A legend read from a map written before snow was mapped has cloud alone."""
 
     classes: tuple[LandCoverClass, ...]
 
     @classmethod
     def from_names(cls, names: tuple[str, ...] | list[str]) -> "Legend":
-        """A legend for a model's class names: codes 1..n, then cloud as n + 1.
+        """A legend for a model's class names: codes 1..n, then cloud as n + 1 and snow or ice
+        as n + 2.
 
         Unknown names get a label equal to the name and a grey derived from their position.
         """
@@ -96,17 +107,26 @@ class Legend:
             entries.append(
                 LandCoverClass(i, name, _LABELS.get(name, name), _COLORS.get(name, (grey, grey, grey)))
             )
-        entries.append(LandCoverClass(len(names) + 1, "Cloud", _LABELS["Cloud"], _COLORS["Cloud"]))
+        for i, name in enumerate(MASK_NAMES, start=len(names) + 1):
+            entries.append(LandCoverClass(i, name, _LABELS[name], _COLORS[name]))
         return cls(tuple(entries))
+
+    def _mask_code(self, name: str) -> int | None:
+        return next((c.code for c in self.classes if c.name == name), None)
 
     @property
     def cloud_code(self) -> int:
-        return self.classes[-1].code
+        return self._mask_code("Cloud")
+
+    @property
+    def snow_code(self) -> int | None:
+        """The snow or ice code; None in a legend without it."""
+        return self._mask_code("SnowIce")
 
     @property
     def land_cover(self) -> tuple[LandCoverClass, ...]:
-        """The classes a model predicts (cloud excluded)."""
-        return self.classes[:-1]
+        """The classes a model predicts (the masks excluded)."""
+        return tuple(c for c in self.classes if c.name not in MASK_NAMES)
 
     def by_code(self, code: int) -> LandCoverClass:
         """The class of ``code``.
@@ -131,8 +151,8 @@ class Legend:
 
 
 def default_legend() -> Legend:
-    """The EuroSAT legend: 0 no-data, 1–10 EuroSAT classes, 11 cloud."""
+    """The EuroSAT legend: 0 no-data, 1–10 EuroSAT classes, 11 cloud, 12 snow or ice."""
     return Legend.from_names(EUROSAT_CLASSES)
 
 
-assert default_legend().cloud_code == CLOUD
+assert default_legend().cloud_code == CLOUD and default_legend().snow_code == SNOW_ICE

@@ -9,6 +9,11 @@ and puts the masks on the 10 m grid. Sources:
 - Level-1C before 04.00: ``MSK_CLOUDS_B00.gml`` polygons (OPAQUE, CIRRUS), rasterised here.
 - Detector footprints ``MSK_DETFOO_Bxx`` (raster from 04.00, polygons before): outside every
   detector is no data.
+- Snow and ice: the SCL (class 11) for Level-2A; for Level-1C (and GeoTIFFs with B03, B04,
+  B08 and B11) the NDSI test of :func:`ndsi_snow`, on reflectance with the offset removed, so a product
+  and its >= 04.00 reprocessing agree.
+- Saturated and defective pixels: the SCL (class 1) for Level-2A; for Level-1C the SATURATED
+  value in the bands read, at any baseline, and from 04.00 the band's ``MSK_QUALIT_Bxx``.
 """
 
 from __future__ import annotations
@@ -23,17 +28,28 @@ from affine import Affine
 from rasterio.features import rasterize
 
 from s2lc.errors import ProductError
-from s2lc.sentinel2 import SCL, SCL_CLOUD_CLASSES
+from s2lc.sentinel2 import SCL, SCL_CLOUD_CLASSES, SCL_SNOW_CLASSES
 
 __all__ = [
     "GmlMask",
     "Masks",
+    "NDSI_MIN",
     "classi_cloud",
+    "ndsi_snow",
     "parse_gml_mask",
     "rasterize_polygons",
     "scl_cloud",
+    "scl_defective",
     "scl_nodata",
+    "scl_snow",
 ]
+
+#: :func:`ndsi_snow`: the normalised difference snow index a snow pixel reaches ...
+NDSI_MIN = 0.4
+#: ... its red (B04) reflectance, above turbid water's and shadowed ground's ...
+SNOW_RED_MIN = 0.2
+#: ... and its near-infrared (B08) reflectance, above clear water's.
+SNOW_NIR_MIN = 0.11
 
 _EPSG_RE = re.compile(r"EPSG:(?:[\d.]*:)?(\d+)$")
 
@@ -45,10 +61,25 @@ class Masks:
     nodata: np.ndarray  #: (h, w) bool, True where the product has no data
     cloud: np.ndarray | None  #: (h, w) bool, True where cloud (never where no data); None: no cloud mask
     cloud_source: str | None  #: the mask layer used: "SCL", "MSK_CLASSI_B00", "MSK_CLOUDS_B00", "s2cloudless" (detected) or None
+    snow: np.ndarray | None = None  #: (h, w) bool snow or ice (never where no data or cloud); None: not known
+    snow_source: str | None = None  #: "SCL", "NDSI" or None
+    #: (h, w) bool, saturated in a band (its SATURATED value or MSK_QUALIT); never where no data
+    saturated: np.ndarray | None = None
+    #: (h, w) bool, defective (SCL class 1, or lost or defective in MSK_QUALIT); never where no data
+    defective: np.ndarray | None = None
+
+    @property
+    def usable(self) -> np.ndarray:
+        """(h, w) bool: data that is neither saturated nor defective, cloudy or not."""
+        usable = ~self.nodata
+        for bad in (self.saturated, self.defective):
+            if bad is not None:
+                usable &= ~bad
+        return usable
 
     @property
     def valid(self) -> np.ndarray:
-        """(h, w) bool: data, cloudy or not."""
+        """(h, w) bool: data, cloudy or not (saturated and defective pixels included)."""
         return ~self.nodata
 
     @property
@@ -60,6 +91,39 @@ class Masks:
 def scl_cloud(scl: np.ndarray) -> np.ndarray:
     """(h, w) bool, True where the SCL class is one of :data:`s2lc.sentinel2.SCL_CLOUD_CLASSES`."""
     return np.isin(scl, sorted(int(c) for c in SCL_CLOUD_CLASSES))
+
+
+def scl_snow(scl: np.ndarray) -> np.ndarray:
+    """(h, w) bool, True where the SCL says snow or ice."""
+    return np.isin(scl, sorted(int(c) for c in SCL_SNOW_CLASSES))
+
+
+def scl_defective(scl: np.ndarray) -> np.ndarray:
+    """(h, w) bool, True where the SCL says saturated or defective."""
+    return scl == SCL.SATURATED_OR_DEFECTIVE
+
+
+def ndsi_snow(green: np.ndarray, red: np.ndarray, nir: np.ndarray, swir: np.ndarray) -> np.ndarray:
+    """Snow and ice by the normalised difference snow index (NDSI).
+
+    Snow is bright in the visible and dark in the short-wave infrared; clouds are bright in
+    both. A pixel is snow where NDSI = (B03 − B11) / (B03 + B11) ≥ :data:`NDSI_MIN` and B04 >
+    :data:`SNOW_RED_MIN` (the first pass of Theia's Let-It-Snow, Gascoin et al. 2019, Hydrology
+    and Earth System Sciences 23), and B08 > :data:`SNOW_NIR_MIN` (from SNOMAP, Hall et al. 1995,
+    Remote Sensing of Environment 54): water has a high NDSI too, and turbid rivers pass the
+    NDSI and near-infrared tests but not the red one.
+
+    Args:
+        green, red, nir, swir: B03, B04, B08 and B11 as reflectance (0–1, offset removed), NaN
+            where no data.
+
+    Returns:
+        bool of the inputs' shape; False where any input is NaN.
+    """
+    green, red, nir, swir = (np.asarray(b, np.float32) for b in (green, red, nir, swir))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndsi = (green - swir) / (green + swir)
+        return (ndsi >= NDSI_MIN) & (red > SNOW_RED_MIN) & (nir > SNOW_NIR_MIN)
 
 
 def scl_nodata(scl: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ class Mosaic:
         self.prob = np.zeros(shape + (n_classes,), np.float32)
         self.count = np.zeros(shape, np.int32)
         self.valid = np.zeros(shape, np.int64)  # valid pixels per cell
+        self.snowy = np.zeros(shape, bool)  # cells with more snow than cloud pixels
 
     def add(self, first_row: int, probs: np.ndarray, labelled: np.ndarray) -> None:
         """``probs``: (n_rows, cols, k); ``labelled``: (n_rows, cols) bool, patches given a class."""
@@ -35,8 +36,10 @@ class Mosaic:
                 self.prob[first_row + dr : first_row + dr + nr, dc : dc + nc] += p
                 self.count[first_row + dr : first_row + dr + nr, dc : dc + nc] += labelled
 
-    def finish(self, cloud_code: int) -> tuple[np.ndarray, np.ndarray]:
-        """(cell codes uint8, cell confidence float32) over :attr:`TileGrid.cell_shape`."""
+    def finish(self, cloud_code: int, snow_code: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(cell codes uint8, cell confidence float32) over :attr:`TileGrid.cell_shape`. A cell with
+        valid pixels that no labelled patch covers is ``snow_code`` where :attr:`snowy`, else
+        ``cloud_code``."""
         hc, wc = self.grid.cell_shape
         prob, count, valid = self.prob[:hc, :wc], self.count[:hc, :wc], self.valid[:hc, :wc]
         codes = np.zeros((hc, wc), np.uint8)
@@ -45,7 +48,10 @@ class Mosaic:
         mean = prob[has] / count[has][:, None]
         codes[has] = mean.argmax(1) + 1
         conf[has] = mean.max(1)
-        codes[~has & (valid > 0)] = cloud_code
+        masked = ~has & (valid > 0)
+        codes[masked] = cloud_code
+        if snow_code is not None:
+            codes[masked & self.snowy[:hc, :wc]] = snow_code
         return codes, conf
 
 

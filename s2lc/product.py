@@ -7,7 +7,8 @@ Units: :meth:`Product.read` returns float32 values in the **pre-04.00 DN convent
 reflectance x 10000 (top of atmosphere for L1C, bottom of atmosphere for L2A): the product's
 ``RADIO_ADD_OFFSET`` / ``BOA_ADD_OFFSET`` (-1000 from baseline 04.00) is added to the DN, so a
 baseline 04.00 product and an older one of the same ground give the same numbers. NaN marks no
-data (the NODATA and SATURATED special values). A GeoTIFF's values are returned as stored.
+data (the NODATA and SATURATED special values; :meth:`Product.read_with_saturation` tells the
+saturated ones apart). A GeoTIFF's values are returned as stored.
 
 See ``docs/reader.md`` for resampling and masks.
 """
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -28,15 +28,14 @@ from typing import Any
 import numpy as np
 from rasterio.windows import Window
 
-from s2lc import clouds as cloud_detection
-from s2lc import csmask
 from s2lc._reader_clouds import choose_clouds
-from s2lc._reader_common import CloudLayer, DatasetPool, Grid, ProductSource, RasterRef
+from s2lc._reader_common import DatasetPool, Grid, ProductSource, RasterRef, to_units, valid_dn
 from s2lc._reader_geotiff import open_geotiff
+from s2lc._reader_masks import CLOUD_MASKERS, NDSI_BANDS, detect_clouds, quality_flags, snow_from_ndsi
 from s2lc._reader_safe import open_safe
 from s2lc.errors import BandError, ProductError
 from s2lc.gdal import gdal_env
-from s2lc.masks import GmlMask, Masks, classi_cloud, rasterize_polygons, scl_cloud, scl_nodata
+from s2lc.masks import GmlMask, Masks, rasterize_polygons, scl_defective, scl_nodata, scl_snow
 from s2lc.options import Clouds, choose
 from s2lc.resampling import cell_index, source_window, upsample_cubic, upsample_nearest
 from s2lc.sentinel2 import L2A_MISSING_BANDS, MTD_FILES, band
@@ -50,54 +49,6 @@ logger = logging.getLogger(__name__)
 UNITS = "reflectance x 10000 (DN in the pre-04.00 convention: offset removed), float32, NaN = no data"
 #: Pixels of the 10 m grid per strip when :meth:`Product.info` scans the masks.
 _STRIP_PIXELS = 1 << 24
-
-
-def _cloud_from_scl(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
-    return scl_cloud(scl)
-
-
-def _cloud_from_classi(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
-    return classi_cloud(np.stack([product._nearest(ref, window) for ref in layer.rasters]))
-
-
-def _cloud_from_gml(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
-    shape = (int(window.height), int(window.width))
-    return rasterize_polygons(layer.gml.polygons, shape, product.grid.window_transform(window))
-
-
-def _cloud_from_detector(product: Product, layer: CloudLayer, window: Window, scl: np.ndarray | None) -> np.ndarray:
-    coarse = product._detected_clouds()
-    (ch, cw), (h, w) = coarse.shape, product.grid.shape
-    row, col = int(window.row_off), int(window.col_off)
-    return coarse[np.ix_(cell_index(row, row + int(window.height), h, ch), cell_index(col, col + int(window.width), w, cw))]
-
-
-#: Cloud mask builders by layer kind.
-_CLOUD_MASKERS: dict[str, Callable[[Product, CloudLayer, Window, np.ndarray | None], np.ndarray]] = {
-    "SCL": _cloud_from_scl,
-    "MSK_CLASSI_B00": _cloud_from_classi,
-    "MSK_CLOUDS_B00": _cloud_from_gml,
-    "s2cloudless": _cloud_from_detector,
-    "csmask": _cloud_from_detector,
-}
-
-
-def _to_units(dn: np.ndarray, ref: RasterRef, dtype: type = np.float32) -> np.ndarray:
-    """``dtype`` (float32; float64 where exact sums need it) in the units of :meth:`Product.read`
-    (offset added, then scaled); no data not yet NaN."""
-    values = dn.astype(dtype)
-    if ref.offset:
-        values += dtype(ref.offset)
-    if ref.scale != 1.0:
-        values *= dtype(ref.scale)
-    return values
-
-
-def _valid(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
-    valid = ~np.isin(dn, ref.invalid) if ref.invalid else np.ones(dn.shape, bool)
-    if np.issubdtype(dn.dtype, np.floating):
-        valid &= np.isfinite(dn)
-    return valid
 
 
 def _nodata(dn: np.ndarray, ref: RasterRef) -> np.ndarray:
@@ -181,6 +132,16 @@ class Product:
     def bands_available(self) -> tuple[str, ...]:
         """Bands that can be read, in ESA order."""
         return tuple(self._source.bands)
+
+    @property
+    def snow_source(self) -> str | None:
+        """Where snow and ice come from: ``"SCL"`` (Level-2A), ``"NDSI"`` (a test on B03, B04, B08
+        and B11, for Level-1C and GeoTIFFs that have them), or None."""
+        if self._source.scl is not None:
+            return "SCL"
+        if self.level != "L2A" and set(NDSI_BANDS) <= set(self._source.bands):
+            return "NDSI"
+        return None
 
     @property
     def cloud_source(self) -> str | None:
@@ -268,31 +229,61 @@ class Product:
             BandError: a band is unknown or not in the product (B10 of an L2A).
             ProductError: the window lies outside the grid, or a file cannot be decoded.
         """
+        return self._read(bands, window, False)[0]
+
+    def read_with_saturation(self, bands: Sequence[str], window: Window | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`read`, and where the bands are saturated.
+
+        Returns:
+            ``(values, saturated)``: values as :meth:`read` (NaN where saturated, too); saturated
+            (h, w) bool, True where any band holds the product's SATURATED value (for a 20 m or
+            60 m band, on the 10 m pixels its saturated pixel covers). All False where the
+            product declares no SATURATED value (a GeoTIFF).
+
+        Raises:
+            As :meth:`read`.
+        """
+        return self._read(bands, window, True)
+
+    def _read(self, bands: Sequence[str], window: Window | None, flag: bool) -> tuple[np.ndarray, np.ndarray | None]:
         if isinstance(bands, str):
             bands = [bands]
         refs = [self._ref(b) for b in bands]
         if not refs:
             raise BandError(f"{self.path}: no bands asked for; name at least one of {', '.join(self.bands_available)}")
         window = self._window(window)
-        out = np.empty((len(refs), int(window.height), int(window.width)), dtype=np.float32)
+        shape = (int(window.height), int(window.width))
+        out = np.empty((len(refs), *shape), dtype=np.float32)
+        saturated = np.zeros(shape, bool) if flag else None
+        level = self.special_values.get("SATURATED") if flag else None
 
-        def read(ref: RasterRef) -> np.ndarray:
+        def read(ref: RasterRef) -> tuple[np.ndarray, np.ndarray | None]:
             with gdal_env():  # in this thread, which may be a decoding thread
-                return self._read_band(ref, window)
+                return self._read_band(ref, window, level)
 
-        for i, values in enumerate(self._each_band(read, refs)):
+        for i, (values, band_saturated) in enumerate(self._each_band(read, refs)):
             out[i] = values
-        return out
+            if band_saturated is not None:
+                saturated |= band_saturated
+        return out, saturated
 
-    def _read_band(self, ref: RasterRef, window: Window) -> np.ndarray:
+    def _read_band(self, ref: RasterRef, window: Window, saturated_dn: float | None = None
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(values, where the DN is ``saturated_dn`` on the 10 m window, or None without one)."""
         coarse = window if ref.factor == 1 else source_window(window, ref.factor, ref.shape, "cubic")
         dn = self._datasets.read(ref, coarse)
-        valid = _valid(dn, ref)
-        values = _to_units(dn, ref)
+        saturated = None
+        if saturated_dn is not None:
+            saturated = dn == saturated_dn
+            if ref.factor != 1:
+                saturated = upsample_nearest(saturated, ref.factor, data_window=coarse, window=window)
+        valid = valid_dn(dn, ref)
+        values = to_units(dn, ref)
         if ref.factor == 1:
             values[~valid] = np.nan
-            return values
-        return upsample_cubic(values, ref.factor, data_window=coarse, window=window, coarse_shape=ref.shape, valid=valid)
+            return values, saturated
+        values = upsample_cubic(values, ref.factor, data_window=coarse, window=window, coarse_shape=ref.shape, valid=valid)
+        return values, saturated
 
     def read_averaged(self, bands: Sequence[str], shape: tuple[int, int], *, exact: bool = False) -> np.ndarray:
         """Read bands averaged onto a coarse grid of ``shape`` that covers the whole grid (cell
@@ -323,8 +314,8 @@ class Product:
                 if exact:
                     return self._cell_means(ref, shape)
                 dn = self._datasets.read(ref, None, out_shape=shape)
-                values = _to_units(dn, ref)
-                values[~_valid(dn, ref)] = np.nan
+                values = to_units(dn, ref)
+                values[~valid_dn(dn, ref)] = np.nan
                 return values
 
         for i, values in enumerate(self._each_band(read, [self._ref(b) for b in bands])):
@@ -338,8 +329,8 @@ class Product:
         (fh, fw), (rows, cols) = ref.shape, shape
         if rows > fh or cols > fw:  # finer cells than pixels: the pixel under each cell's centre
             dn = self._datasets.read(ref, None)
-            values = _to_units(dn, ref)
-            values[~_valid(dn, ref)] = np.nan
+            values = to_units(dn, ref)
+            values[~valid_dn(dn, ref)] = np.nan
             r = ((np.arange(rows) + 0.5) * fh / rows).astype(np.intp)
             c = ((np.arange(cols) + 0.5) * fw / cols).astype(np.intp)
             return values[np.ix_(r, c)]
@@ -351,8 +342,8 @@ class Product:
         step = max(self._datasets.get(ref.path, ref.name).block_shapes[ref.index - 1][0], 256)
         for r0 in range(0, fh, step):
             dn = self._datasets.read(ref, Window(0, r0, fw, min(step, fh - r0)))
-            valid = _valid(dn, ref)
-            values = _to_units(dn, ref, np.float64)  # exact for integer DN
+            valid = valid_dn(dn, ref)
+            values = to_units(dn, ref, np.float64)  # exact for integer DN
             values[~valid] = 0.0
             cells = row_cell[r0:r0 + len(dn)]
             starts = np.flatnonzero(np.r_[True, np.diff(cells) > 0])  # and runs of rows
@@ -363,36 +354,11 @@ class Product:
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(counts > 0, sums / counts, np.nan).astype(np.float32)
 
-    def _cells_with_no_data(self, shape: tuple[int, int], bands: Sequence[str]) -> np.ndarray:
-        """(rows, cols) bool on the coarse grid of :meth:`read_averaged`: the cells that hold any
-        no data in the coarsest of ``bands`` (a cloud detector's), read at its own resolution."""
-        ref = max((self._ref(b) for b in bands), key=lambda r: r.factor)
-        with gdal_env():
-            invalid = ~_valid(self._datasets.read(ref, None), ref)
-        out = np.zeros(shape, dtype=bool)
-        (h, w), (r, c) = invalid.shape, np.nonzero(invalid)
-        out[cell_index(0, h, h, shape[0])[r], cell_index(0, w, w, shape[1])[c]] = True
-        return out
-
     def _detected_clouds(self) -> np.ndarray:
         """The cloud mask detected by s2cloudless or ukis-csmask (the cloud layer's kind) on the
         detector's coarse grid (computed once)."""
         if self._clouds_coarse is None:
-            t0 = time.perf_counter()
-            kind = self._source.cloud.kind
-            detector = csmask if kind == "csmask" else cloud_detection
-            factor = detector.RESOLUTION / self.grid.resolution
-            shape = (max(1, round(self.grid.height / factor)), max(1, round(self.grid.width / factor)))
-            # exact: a product and its >= 04.00 reprocessing (DN + 1000) must see the same clouds
-            reflectance = self.read_averaged(detector.BANDS, shape, exact=True) / np.float32(10000)
-            # cells partly without data are left out: the detectors' features need whole cells
-            reflectance[:, self._cells_with_no_data(shape, detector.BANDS)] = np.nan
-            if kind == "csmask":
-                self._clouds_coarse = csmask.detect_clouds(reflectance, "L2A" if self.level == "L2A" else "L1C")
-            else:
-                self._clouds_coarse = cloud_detection.detect_clouds(reflectance)
-            logger.info("%s: %s found %.1f %% cloud on a %d x %d grid in %.1f s", self.id, kind,
-                        100 * self._clouds_coarse.mean(), shape[1], shape[0], time.perf_counter() - t0)
+            self._clouds_coarse = detect_clouds(self)
         return self._clouds_coarse
 
     def block_rows(self, bands: Sequence[str]) -> int:
@@ -409,27 +375,35 @@ class Product:
             rows = math.lcm(rows, height * ref.factor)
         return rows
 
-    def _nearest(self, ref: RasterRef, window: Window) -> np.ndarray:
+    def _nearest(self, ref: RasterRef, window: Window, indexes: list[int] | None = None) -> np.ndarray:
         coarse = source_window(window, ref.factor, ref.shape, "nearest")
-        return upsample_nearest(self._datasets.read(ref, coarse), ref.factor, data_window=coarse, window=window)
+        data = self._datasets.read(ref, coarse, indexes=indexes)
+        return upsample_nearest(data, ref.factor, data_window=coarse, window=window)
 
-    def read_masks(self, window: Window | None = None, *, read_bands: Sequence[str] = ()) -> Masks:
-        """No-data and cloud masks on the 10 m grid.
+    def read_masks(self, window: Window | None = None, *, read_bands: Sequence[str] = (),
+                   saturated: np.ndarray | None = None) -> Masks:
+        """No-data, cloud, snow, saturated and defective masks on the 10 m grid.
 
         No data: the reference band (the finest, preferring B04) equals the NODATA value, or lies
         outside its detector footprint (MSK_DETFOO), or (L2A) the SCL says no data. Clouds: the
         L2A SCL classes :data:`s2lc.sentinel2.SCL_CLOUD_CLASSES`; L1C ``MSK_CLASSI_B00`` or
         ``MSK_CLOUDS_B00``; s2cloudless's detection where :func:`open_product` was asked for it
-        (``clouds``); None where there is none. Coarse layers are upsampled by nearest neighbour.
+        (``clouds``); None where there is none. Snow and ice (:attr:`snow_source`): the SCL, or
+        :func:`s2lc.masks.ndsi_snow`. Saturated: the SATURATED value in the bands (``read_bands``,
+        else the reference band), or ``MSK_QUALIT``; defective: SCL class 1, or ``MSK_QUALIT``.
+        Coarse layers are upsampled by nearest neighbour.
 
         Args:
             window: a window of :attr:`grid`; None for the whole grid.
-            read_bands: bands the caller has already read with :meth:`read` for this window and
-                whose NaN it counts as no data: their NODATA test is left out here instead of
-                decoding them a second time (``nodata`` then covers the other layers only).
+            read_bands: bands the caller has already read with :meth:`read_with_saturation` for
+                this window and whose NaN it counts as no data: their NODATA test is left out here
+                instead of decoding them a second time (``nodata`` then covers the other layers
+                only), and their ``MSK_QUALIT`` is the one consulted.
+            saturated: what :meth:`read_with_saturation` said of ``read_bands``.
 
         Returns:
-            Masks with (h, w) bool arrays; ``cloud`` is False wherever ``nodata`` is True.
+            Masks with (h, w) bool arrays; cloud, snow, saturated and defective are False wherever
+            ``nodata`` is True, and snow is False under cloud.
 
         Raises:
             ProductError: the window lies outside the grid, or a mask file cannot be decoded.
@@ -438,12 +412,18 @@ class Product:
         shape = (int(window.height), int(window.width))
         source = self._source
         nodata = np.zeros(shape, dtype=bool)
+        saturated = np.zeros(shape, bool) if saturated is None else saturated.copy()
+        defective = np.zeros(shape, bool)
         already = {self._ref(b) for b in read_bands}
+        level = self.special_values.get("SATURATED")
         with gdal_env():
             for ref in source.nodata_refs:
                 if ref in already and (ref.nodata is None or ref.nodata in ref.invalid):
                     continue  # its NODATA pixels are NaN in what the caller read
-                nodata |= _nodata(self._nearest(ref, window), ref)
+                dn = self._nearest(ref, window)
+                nodata |= _nodata(dn, ref)
+                if level is not None and not read_bands:
+                    saturated |= dn == level
             if isinstance(source.footprint, RasterRef):
                 nodata |= self._nearest(source.footprint, window) == 0
             elif isinstance(source.footprint, GmlMask):
@@ -452,28 +432,53 @@ class Product:
             if source.scl is not None:
                 scl = self._nearest(source.scl, window)
                 nodata |= scl_nodata(scl)
+                defective |= scl_defective(scl)
+            consulted = [band(b).id for b in read_bands] or [self._reference_band]
+            quality = [source.quality[b] for b in consulted if b in source.quality]
+            if quality:
+                flagged = quality_flags(self, quality, window)
+                saturated |= flagged[0]
+                defective |= flagged[1]
             cloud = None
             if source.cloud is not None:
-                cloud = _CLOUD_MASKERS[source.cloud.kind](self, source.cloud, window, scl) & ~nodata
-        return Masks(nodata=nodata, cloud=cloud, cloud_source=self.cloud_source)
+                cloud = CLOUD_MASKERS[source.cloud.kind](self, source.cloud, window, scl) & ~nodata
+            snow = None
+            if self.snow_source is not None:
+                snow = (scl_snow(scl) if scl is not None else snow_from_ndsi(self, window)) & ~nodata
+                if cloud is not None:
+                    snow &= ~cloud
+        return Masks(nodata=nodata, cloud=cloud, cloud_source=self.cloud_source, snow=snow,
+                     snow_source=self.snow_source, saturated=saturated & ~nodata, defective=defective & ~nodata)
+
+    @property
+    def _reference_band(self) -> str:
+        ref = self._source.nodata_refs[0] if self._source.nodata_refs else next(iter(self._source.bands.values()))
+        return next(b for b, r in self._source.bands.items() if r == ref)
 
     def mask_fractions(self) -> dict[str, float | None]:
-        """Valid-data and cloud fractions over the whole grid, scanned in strips (bounded memory).
+        """Valid-data, cloud, snow, saturated and defective fractions over the whole grid, scanned
+        in strips (bounded memory); saturated and defective in the reference band.
 
         Returns:
-            ``valid_fraction`` (of the grid) and ``cloud_fraction`` (of the valid pixels; None
-            without a cloud mask, or without valid pixels).
+            ``valid_fraction`` (of the grid); ``cloud_fraction`` and ``snow_fraction`` (of the
+            valid pixels; None without such a mask, or without valid pixels);
+            ``saturated_fraction`` and ``defective_fraction`` (of the valid pixels; None without
+            valid pixels).
         """
         rows = max(1, _STRIP_PIXELS // self.grid.width)
-        valid = cloudy = 0
+        counts = dict.fromkeys(("valid", "cloud", "snow", "saturated", "defective"), 0)
         for row in range(0, self.grid.height, rows):
             masks = self.read_masks(Window(0, row, self.grid.width, min(rows, self.grid.height - row)))
-            valid += int(masks.valid.sum())
-            if masks.cloud is not None:
-                cloudy += int(masks.cloud.sum())
-        total = self.grid.width * self.grid.height
-        has_cloud = self._source.cloud is not None and valid > 0
-        return {"valid_fraction": valid / total, "cloud_fraction": cloudy / valid if has_cloud else None}
+            counts["valid"] += int(masks.valid.sum())
+            for name in ("cloud", "snow", "saturated", "defective"):
+                layer = getattr(masks, name)
+                if layer is not None:
+                    counts[name] += int(layer.sum())
+        total, valid = self.grid.width * self.grid.height, counts["valid"]
+        known = {"cloud": self._source.cloud is not None, "snow": self.snow_source is not None,
+                 "saturated": True, "defective": True}
+        return {"valid_fraction": valid / total,
+                **{f"{k}_fraction": counts[k] / valid if known[k] and valid else None for k in known}}
 
     def info(self) -> dict[str, Any]:
         """A JSON-serialisable summary: metadata, the 10 m grid, bands, offsets applied, mask fractions.
@@ -501,6 +506,8 @@ class Product:
             "native_resolution": {b: self.native_resolution(b) for b in self.bands_available},
             "bands_missing": dict(self._source.missing),
             "cloud_source": self.cloud_source,
+            "snow_source": self.snow_source,
+            "quality_masks": sorted(self._source.quality),
             **self.mask_fractions(),
         }
 

@@ -127,6 +127,15 @@ CLOUDS_GML_TYPES: frozenset[str] = frozenset({"OPAQUE", "CIRRUS"})
 #: Detector footprint of a band, ``.jp2`` from baseline 04.00 (pixel value = detector number,
 #: 0 outside every detector), ``.gml`` before (one polygon per detector).
 DETFOO_MASK = "MSK_DETFOO_{band}"
+#: From baseline 04.00, the quality mask of a band, at the band's resolution: eight byte bands
+#: (1 = flagged) ANC_LOST, ANC_DEG, MSI_LOST, MSI_DEG, QT_DEFECTIVE_PIXELS, QT_NODATA_PIXELS,
+#: QT_PARTIALLY_CORRECTED_PIXELS, QT_SATURATED_PIXELS_L1A (PSD 14.9, section 5.4.3).
+QUALITY_MASK = "MSK_QUALIT_{band}.jp2"
+#: ... of which these 1-based bands mark a pixel defective: ancillary or instrument data lost,
+#: or a defective detector pixel ...
+QUALITY_DEFECTIVE_BANDS: tuple[int, ...] = (1, 3, 5)
+#: ... and this one a pixel saturated in Level-1A.
+QUALITY_SATURATED_BAND = 8
 
 
 class SCL(IntEnum):
@@ -149,13 +158,15 @@ class SCL(IntEnum):
 #: SCL classes that s2lc treats as cloud (not to be given a land-cover class).
 SCL_CLOUD_CLASSES: frozenset[int] = frozenset(
     {
-        SCL.SATURATED_OR_DEFECTIVE,
         SCL.CLOUD_SHADOWS,
         SCL.CLOUD_MEDIUM_PROBABILITY,
         SCL.CLOUD_HIGH_PROBABILITY,
         SCL.THIN_CIRRUS,
     }
 )
+
+#: SCL classes that s2lc maps as snow or ice.
+SCL_SNOW_CLASSES: frozenset[int] = frozenset({SCL.SNOW})
 
 
 def baseline_tuple(baseline: str) -> tuple[int, int]:

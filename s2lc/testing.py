@@ -16,8 +16,10 @@ be tested without downloading a scene (as torchgeo's ``tests/data/sentinel2/data
 The product follows the PSD 14 compact naming, modelled on real ``MTD_MSIL1C.xml`` /
 ``MTD_MSIL2A.xml`` files: lossless JPEG 2000 bands at 10/20/60 m on a UTM grid (:data:`CRS`,
 upper-left corner :data:`ORIGIN`, as tile T33UUU), the metadata file, the SCL (L2A), the cloud
-mask (``MSK_CLASSI_B00.jp2`` from baseline 04.00, ``MSK_CLOUDS_B00.gml`` before) and detector
-footprints (``MSK_DETFOO_Bxx``, ``.jp2`` from 04.00, ``.gml`` before).
+mask (``MSK_CLASSI_B00.jp2`` from baseline 04.00, ``MSK_CLOUDS_B00.gml`` before), detector
+footprints (``MSK_DETFOO_Bxx``, ``.jp2`` from 04.00, ``.gml`` before) and, for a Level-1C product
+from 04.00, quality masks (``MSK_QUALIT_Bxx.jp2``). A snow field, saturated rows and defective
+rows can be asked for.
 
 The ground is a land-cover-like mosaic (:data:`CLASSES`, spectra in :data:`SPECTRA`) with
 clouds and a swath-edge no-data strip; :func:`make_scene` returns it (DN in the pre-04.00
@@ -74,6 +76,7 @@ __all__ = [
     "L2A_LAYOUT",
     "ORIGIN",
     "PAINTED_CLOUD",
+    "SNOW_SPECTRUM",
     "SPECTRA",
     "Scene",
     "granule_folder",
@@ -107,6 +110,11 @@ SPECTRA = np.array(
 )
 #: Top-of-atmosphere DN of a bright cloud, 13 bands in ESA order, painted where the SCL says cloud.
 CLOUD_SPECTRUM = np.array([5200, 5400, 5500, 5600, 5700, 5750, 5800, 5800, 5850, 2500, 400, 4000, 3000], np.float64)
+#: Top-of-atmosphere DN of fresh snow, 13 bands in ESA order: bright in the visible and near
+#: infrared, dark in the short-wave infrared (NDSI about 0.87).
+SNOW_SPECTRUM = np.array([9000, 8800, 8500, 8300, 8200, 8000, 7900, 7700, 7500, 4000, 50, 600, 500], np.float64)
+#: The SATURATED special value, stored as is at every baseline (no offset added).
+_SATURATED = 65535
 #: SCL classes painted as bright cloud into the DN (shadows halve the DN instead).
 PAINTED_CLOUD = [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY, SCL.THIN_CIRRUS]
 _NODATA = 0
@@ -138,6 +146,13 @@ class Scene:
     scl20: np.ndarray  #: (size/2, size/2) uint8, Level-2A scene classification at 20 m
     nodata_cols: int  #: columns of no data on the left (the swath edge)
     custom: dict[str, np.ndarray]  #: band -> (size, size) DN given by the caller
+    snow_cols: int = 0  #: columns of snow on the right (SNOW_SPECTRUM), under any cloud
+    saturated_rows: int = 0  #: rows at the top where B04 holds the SATURATED value
+
+    @property
+    def snow(self) -> np.ndarray:
+        """(size,) bool per 10 m column: under snow (where no cloud covers it)."""
+        return np.arange(self.size) >= self.size - self.snow_cols
 
     @property
     def labels(self) -> np.ndarray:
@@ -159,11 +174,16 @@ class Scene:
             cell = (SPECTRA[self.cells, index] * self.texture).astype(np.float32)
             dn = np.repeat(np.repeat(cell, _CELL, axis=0), _CELL, axis=1)
             dn += 25 * rng.standard_normal(dn.shape, dtype=np.float32)
+        if self.snow_cols:
+            snow = dn[:, self.snow]
+            dn[:, self.snow] = SNOW_SPECTRUM[index] + 60 * rng.standard_normal(snow.shape, dtype=np.float32)
         shadow = np.kron(self.scl20 == SCL.CLOUD_SHADOWS, np.ones((2, 2), bool))
         dn[shadow] *= 0.5
         cloud = np.kron(np.isin(self.scl20, PAINTED_CLOUD), np.ones((2, 2), bool))
         dn[cloud] = CLOUD_SPECTRUM[index] + 60 * rng.standard_normal(int(cloud.sum()), dtype=np.float32)
         dn = np.clip(np.rint(dn), 1, 65535 - _OFFSET).astype(np.uint16)
+        if band_id == "B04":
+            dn[: self.saturated_rows] = _SATURATED
         dn[:, : self.nodata_cols] = _NODATA
         return dn
 
@@ -181,6 +201,7 @@ class Scene:
         n = self.size // factor
         total = dn.reshape(n, factor, n, factor).sum(axis=(1, 3), dtype=np.uint32)
         coarse = np.rint(total / (factor * factor)).astype(np.uint16)
+        coarse[(dn == _SATURATED).reshape(n, factor, n, factor).any(axis=(1, 3))] = _SATURATED
         coarse[:, ~self.coarse_valid(factor)] = _NODATA
         return coarse
 
@@ -214,7 +235,8 @@ def _voronoi(rng: np.random.Generator, n: int, patches: int) -> np.ndarray:
 
 
 def make_scene(
-    size: int = 240, seed: int = 0, cloud_fraction: float = 0.2, nodata_cols: int = 0, scene: np.ndarray | None = None
+    size: int = 240, seed: int = 0, cloud_fraction: float = 0.2, nodata_cols: int = 0, scene: np.ndarray | None = None,
+    snow_cols: int = 0, saturated_rows: int = 0,
 ) -> Scene:
     """The ground of a synthetic product.
 
@@ -226,6 +248,9 @@ def make_scene(
         nodata_cols: width of a no-data strip on the left, in 10 m columns.
         scene: optional pre-04.00 DN to use instead of the mosaic: (13, size, size) in ESA order, or
             (3, size, size) holding B04, B03, B02 (the other bands come from the mosaic).
+        snow_cols: width of a snow field on the right, in 10 m columns (SCL class 11 where no
+            cloud covers it; a multiple of 2 keeps the 20 m SCL exact).
+        saturated_rows: rows at the top where B04 is saturated (the SATURATED value; SCL class 1).
 
     Returns:
         The scene; clouds are painted into the DN (unless ``cloud_fraction`` is 0).
@@ -268,8 +293,13 @@ def make_scene(
         scl[cirrus] = SCL.THIN_CIRRUS
         scl[cloud] = SCL.CLOUD_MEDIUM_PROBABILITY
         scl[high] = SCL.CLOUD_HIGH_PROBABILITY
-    scl[:, (np.arange(n20) + 0.5) * 2 < nodata_cols] = SCL.NO_DATA
-    return Scene(size, seed, labels, texture.astype(np.float32), scl, nodata_cols, custom)
+    centres = (np.arange(n20) + 0.5) * 2  # of the 20 m pixels, in 10 m pixels
+    snowy = scl[:, centres >= size - snow_cols]
+    snowy[np.isin(snowy, PAINTED_CLOUD, invert=True)] = SCL.SNOW
+    scl[:, centres >= size - snow_cols] = snowy
+    scl[centres < saturated_rows] = SCL.SATURATED_OR_DEFECTIVE
+    scl[:, centres < nodata_cols] = SCL.NO_DATA
+    return Scene(size, seed, labels, texture.astype(np.float32), scl, nodata_cols, custom, snow_cols, saturated_rows)
 
 
 def write_jp2(path: str | os.PathLike, data: np.ndarray, resolution: float, crs: str = CRS,
@@ -467,6 +497,16 @@ granuleIdentifier="S2B_OPER_MSI_{level}_TL_EPAE_{GENERATION}_A016107_{TILE}_N{ba
 """
 
 
+def _quality(truth: Scene, band_id: str, defective_rows: int) -> np.ndarray:
+    """(8, h, w) uint8 MSK_QUALIT content of a band at its resolution: band 8 (saturated in
+    Level-1A) where the band is saturated, band 5 (defective) on the bottom rows of B03."""
+    flags = np.zeros((8, *truth.band_dn(band_id).shape), np.uint8)
+    flags[7] = truth.band_dn(band_id) == _SATURATED
+    if band_id == "B03" and defective_rows:
+        flags[4, -defective_rows:] = 1
+    return flags
+
+
 def make_product(
     root: Path,
     level: str = "L1C",
@@ -478,6 +518,10 @@ def make_product(
     nodata_cols: int = 0,
     scene: np.ndarray | None = None,
     only_r60m: bool = False,
+    snow_cols: int = 0,
+    saturated_rows: int = 0,
+    quality_masks: bool = True,
+    defective_rows: int = 0,
 ) -> Path:
     """Write a synthetic Sentinel-2 product.
 
@@ -492,6 +536,11 @@ def make_product(
         seed, cloud_fraction, nodata_cols, scene: see :func:`make_scene`.
         only_r60m: L2A only: keep the band images of ``R60m`` only (SCL stays at 20 and 60 m), like
             the cut-down real product.
+        snow_cols, saturated_rows: see :func:`make_scene`.
+        quality_masks: Level-1C from baseline 04.00: write ``MSK_QUALIT_Bxx.jp2`` for every band
+            (eight byte bands; the saturated B04 rows flagged in band 8, QT_SATURATED_PIXELS_L1A).
+        defective_rows: rows at the bottom flagged defective (band 5, QT_DEFECTIVE_PIXELS) in
+            ``MSK_QUALIT_B03``; their DN are left as they are.
 
     Returns:
         The ``.SAFE`` folder or the zip.
@@ -501,7 +550,7 @@ def make_product(
     """
     if level not in ("L1C", "L2A"):
         raise ArgumentError(f"level must be 'L1C' or 'L2A'; got {level!r}")
-    truth = make_scene(size, seed, cloud_fraction, nodata_cols, scene)
+    truth = make_scene(size, seed, cloud_fraction, nodata_cols, scene, snow_cols, saturated_rows)
     post04 = tuple(int(p) for p in baseline.split(".")) >= (4, 0)
     name = product_name(level, baseline)
     root = Path(root)
@@ -512,7 +561,7 @@ def make_product(
 
     def dn_file(band_id: str, resolution: int) -> np.ndarray:
         dn = truth.band_dn(band_id, resolution)
-        return np.where(dn == _NODATA, _NODATA, dn + offset).astype(np.uint16)
+        return np.where((dn == _NODATA) | (dn == _SATURATED), dn, dn + offset).astype(np.uint16)
 
     image_files = []
     if level == "L1C":
@@ -550,6 +599,10 @@ def make_product(
             write_jp2(qi / f"MSK_DETFOO_{b.id}.jp2", _detectors(truth, factor), b.resolution)
         else:
             (qi / f"MSK_DETFOO_{b.id}.gml").write_text(_detfoo_gml(truth, factor, f"MSK_DETFOO_{b.id}"))
+
+    if post04 and level == "L1C" and quality_masks:
+        for b in BANDS:
+            write_jp2(qi / f"MSK_QUALIT_{b.id}.jp2", _quality(truth, b.id, defective_rows), b.resolution)
 
     valid20 = truth.scl20 != SCL.NO_DATA
     cloudy = np.isin(truth.scl20, [SCL.CLOUD_MEDIUM_PROBABILITY, SCL.CLOUD_HIGH_PROBABILITY, SCL.THIN_CIRRUS])

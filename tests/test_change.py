@@ -46,7 +46,7 @@ SHA = "a" * 64
 A, F, P, R = 1, 2, 6, 8  # annual crop, forest, pasture, residential
 C = 11  # cloud
 N = 0  # no data
-IA, IF, IP, IR, ICLOUD, INODATA = 0, 1, 5, 7, 10, 11  # matrix indexes
+IA, IF, IP, IR, ICLOUD, ISNOW, INODATA = 0, 1, 5, 7, 10, 11, 12  # matrix indexes
 
 BEFORE = np.array([
     [F, F, F, R, R, R],
@@ -70,7 +70,7 @@ CONF_AFTER[AFTER == C] = np.nan
 
 
 def expected_matrix() -> np.ndarray:
-    m = np.zeros((12, 12), np.int64)
+    m = np.zeros((13, 13), np.int64)
     for (i, j), count in {(IF, IF): 4, (IF, IR): 2, (IR, IR): 5, (IR, IA): 1, (IA, IA): 5, (IA, ICLOUD): 1,
                           (ICLOUD, IA): 2, (INODATA, IA): 1, (INODATA, INODATA): 1, (IP, IF): 2}.items():
         m[i, j] = count
@@ -174,7 +174,7 @@ def test_codes_outside_the_legend_are_refused():
 
 def test_exact_matrix_in_pixels_and_hectares(pair):
     result = change.compare(*pair)
-    assert result.categories == [c.name for c in LEGEND.land_cover] + ["Cloud", "NoData"]
+    assert result.categories == [c.name for c in LEGEND.land_cover] + ["Cloud", "SnowIce", "NoData"]
     assert np.array_equal(result.matrix, expected_matrix())
     assert result.pixel_area_m2 == 400.0
     assert np.allclose(result.matrix_ha, expected_matrix() * HA)
@@ -208,7 +208,7 @@ def test_transitions_largest_first_and_change_legend(pair):
     assert [r["pixels"] for r in rows] == [2, 2, 1]
     assert rows[0]["label"] == "Forest → Residential" and rows[0]["area_ha"] == pytest.approx(2 * HA)
     labels = {c.code: c.label for c in result.classes}
-    assert labels == {1: "Unchanged", 2: "Not compared (cloud)", 18: "Forest → Residential",
+    assert labels == {1: "Unchanged", 2: "Not compared (cloud or snow)", 18: "Forest → Residential",
                       transition_code(IR, IA, 10): "Residential → Annual crop",
                       transition_code(IP, IF, 10): "Pasture → Forest"}
     assert LEGEND.by_code(R).color == next(c.color for c in result.classes if c.code == 18)  # what it became
@@ -315,7 +315,7 @@ def test_save_writes_every_output(pair, tmp_path):
         rows_ha = list(csv.reader(f))
     assert float(rows_ha[1 + IF][1 + IR]) == pytest.approx(2 * HA) and float(rows_ha[-1][-1]) == pytest.approx(24 * HA)
     m = json.loads(paths["matrix"].read_text())
-    assert m["pixels"] == expected_matrix().tolist() and m["categories"][-2:] == ["Cloud", "NoData"]
+    assert m["pixels"] == expected_matrix().tolist() and m["categories"][-3:] == ["Cloud", "SnowIce", "NoData"]
     assert m["row_totals"]["pixels"][IF] == 6 and m["column_totals"]["pixels"][IA] == 9
     assert m["area_ha"][IP][IF] == pytest.approx(2 * HA) and m["total"]["area_ha"] == pytest.approx(24 * HA)
 
@@ -454,7 +454,7 @@ def test_different_class_sets_are_refused_not_a_crash(tmp_path):
     small = np.array([[1, 2], [3, 4]], np.uint8)
     before = write_map(tmp_path, np.kron(small, np.ones((2, 3), np.uint8)), T1, classes=fewer)
     with pytest.raises(MapError, match=r"have different legends \(code 3: Pasture vs HerbaceousVegetation, code 4: "
-                                       r"Residential vs Highway, code 5: Cloud vs Industrial and 6 more\)"):
+                                       r"Residential vs Highway, code 5: Cloud vs Industrial and 7 more\)"):
         change.compare(before, write_map(tmp_path, AFTER, T2))
 
 
@@ -522,7 +522,7 @@ def test_a_geotiff_map_is_not_classified_differently_from_a_product_map():
     geotiff = _dated(T2, S2LC_PRODUCT_LEVEL="GeoTIFF")
     assert change.settings_difference(_dated(T1), geotiff) == []  # its level is unknown, not different
     assert change.settings_difference(_dated(T1), _dated(T2, S2LC_PRODUCT_LEVEL="L1C")) == ["product level L2A and L1C"]
-    assert repr(geotiff).endswith("(2021-04-11) <ClassMap 6x4 EPSG:32633 11 classes>>")  # a CRS given as text
+    assert repr(geotiff).endswith("(2021-04-11) <ClassMap 6x4 EPSG:32633 12 classes>>")  # a CRS given as text
 
 
 def test_files_that_are_not_s2lc_classifications_are_refused(tmp_path, pair):

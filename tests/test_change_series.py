@@ -268,4 +268,4 @@ def test_results_print_as_one_line_each(series_files):
     assert texts[0] == "<SeriesResult 3 dates 2020-04-06 … 2022-04-06, 2 pairs>"
     assert texts[1].startswith("<ChangeResult 2020-04-06 → 2022-04-06: ") and " ha changed of " in texts[1]
     assert texts[2] == "<Trajectory 5x2: 7 pixels changed at least once, 2 flicker>"
-    assert texts[-1] == "<ClassMap classification 5x2 EPSG:32633 11 classes>"
+    assert texts[-1] == "<ClassMap classification 5x2 EPSG:32633 12 classes>"

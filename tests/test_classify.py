@@ -51,7 +51,7 @@ def test_classes_land_where_they_are_and_cover_the_edges(l1c, toy):
     assert (res.class_map[:, :128] == DARK).all()
     assert (res.class_map[:, 128:] == BRIGHT).all()  # incl. the partial last column of patches (192..239)
     assert np.nanmin(res.confidence) > 0.9
-    assert res.stats["patches"] == {"total": 16, "classified": 16, "cloud": 0, "no_data": 0}
+    assert res.stats["patches"] == {"total": 16, "classified": 16, "cloud": 0, "snow": 0, "no_data": 0}
     assert res.stats["area_ha"]["SeaLake"] == pytest.approx(SIZE * 128 * 100 / 1e4)
     assert res.stats["area_ha"]["AnnualCrop"] == pytest.approx(SIZE * 112 * 100 / 1e4)
     assert res.status == "ok"
@@ -178,7 +178,7 @@ def test_outputs_reopen_styled_and_georeferenced(tmp_path, l1c, toy):
         assert tags["S2LC_PRODUCT_ID"] == res.product_id and tags["S2LC_BASELINE"] == "02.09"
         np.testing.assert_array_equal(src.read(1), res.class_map)
     back = writers.read_class_map(paths["map"])
-    assert [c.name for c in back.classes] == list(EUROSAT_CLASSES) + ["Cloud"]
+    assert [c.name for c in back.classes] == list(EUROSAT_CLASSES) + ["Cloud", "SnowIce"]
     aux = ET.parse(str(paths["map"]) + ".aux.xml")
     names = [e.text for e in aux.iter("Category")]
     assert "SeaLake" in names or "Sea or lake" in names

@@ -24,8 +24,8 @@ def test_class_qml_has_one_palette_entry_per_class():
     assert renderer.attrib["type"] == "paletted" and renderer.attrib["band"] == "1"
     entries = [(e.get("value"), e.get("color"), e.get("alpha"), e.get("label")) for e in renderer.iter("paletteEntry")]
     assert entries[0] == ("1", "#e6c700", "255", "Annual crop")
-    assert entries[-1] == ("11", "#f0f0f0", "255", "Cloud")
-    assert [int(e[0]) for e in entries] == list(range(1, 12))
+    assert entries[-2:] == [("11", "#f0f0f0", "255", "Cloud"), ("12", "#96dcf5", "255", "Snow or ice")]
+    assert [int(e[0]) for e in entries] == list(range(1, 13))
 
 
 def test_labels_are_escaped_and_entries_sorted_by_code():

@@ -31,6 +31,7 @@ from s2lc.change.core import (
     NOT_COMPARED,
     UNCHANGED,
     Trajectory,
+    categories,
     compare_arrays,
     trajectory_arrays,
     trajectory_code,
@@ -56,6 +57,7 @@ from s2lc.naming import PAIR_SUFFIXES, SERIES_FILES
 # Every module's public names, and the file names and trajectory legend of the outputs.
 __all__ = [
     "align_to",
+    "categories",
     "ChangeResult",
     "check_comparable",
     "CLOUD_NAME",

@@ -1,19 +1,20 @@
 """What changed between class maps on one grid: change codes, transition matrices, trajectories.
 
-Maps are (h, w) uint8 class codes with their legend (:class:`s2lc.legend.LandCoverClass`, cloud
-included as the class named :data:`CLOUD_NAME`); a series is a (t, h, w) uint8 stack, dates in
+Maps are (h, w) uint8 class codes with their legend (:class:`s2lc.legend.LandCoverClass`, the
+masks included as the classes named in :data:`s2lc.legend.MASK_NAMES`: cloud, and snow or ice in
+maps that have it); a series is a (t, h, w) uint8 stack, dates in
 time order. Large maps are processed in strips of rows, so memory stays bounded.
 
 Change raster codes (uint8, ``docs/change.md``):
 
 * 0 — no data in either date (the raster's no-data value);
 * 1 — unchanged;
-* 2 — not compared: cloud in either date (and data in both);
+* 2 — not compared: cloud, or snow or ice, in either date (and data in both);
 * 3 and up — one code per from→to pair of land-cover classes, fixed by the legend:
   :func:`transition_code`; the raster's legend lists the transitions it holds.
 
-Cloud and no-data never count as change: they have their own rows and columns (``Cloud``,
-``NoData``) in the transition matrix and their own totals.
+Masks and no-data never count as change: they have their own rows and columns (``Cloud``,
+``SnowIce``, ``NoData``) in the transition matrix and their own totals.
 
 Trajectory raster codes (uint8): 0 for land cover at fewer than two dates, then 1 + the number
 of changes, or :data:`FLICKER` + the number of changes for a pixel that returned to a class it
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from s2lc.errors import ArgumentError, ArgumentTypeError, MapError
-from s2lc.legend import LandCoverClass
+from s2lc.legend import MASK_NAMES, LandCoverClass
 
 if TYPE_CHECKING:
     from affine import Affine
@@ -46,6 +47,7 @@ __all__ = [
     "NOT_COMPARED",
     "UNCHANGED",
     "Trajectory",
+    "categories",
     "compare_arrays",
     "trajectory_arrays",
     "trajectory_code",
@@ -72,17 +74,23 @@ MAX_DATES = 127
 CLOUD_NAME = "Cloud"
 
 _UNCHANGED_CLASS = LandCoverClass(UNCHANGED, "Unchanged", "Unchanged", (220, 220, 220))
-_NOT_COMPARED_CLASS = LandCoverClass(NOT_COMPARED, "NotCompared", "Not compared (cloud)", (176, 196, 222))
+_NOT_COMPARED_CLASS = LandCoverClass(NOT_COMPARED, "NotCompared", "Not compared (cloud or snow)", (176, 196, 222))
 _CHUNK_ROWS = 512
-#: Matrix rows and columns after the land-cover classes.
-_MASK_CATEGORIES = (CLOUD_NAME, "NoData")
+#: The matrix row and column after the land-cover classes and the masks.
+NODATA_NAME = "NoData"
 
 
-def _split_legend(classes: Sequence[LandCoverClass]) -> tuple[tuple[LandCoverClass, ...], int | None]:
-    """(land-cover classes in code order, the cloud code or None)."""
-    land = tuple(sorted((c for c in classes if c.name != CLOUD_NAME), key=lambda c: c.code))
-    cloud = [c.code for c in classes if c.name == CLOUD_NAME]
-    return land, (cloud[0] if cloud else None)
+def _split_legend(classes: Sequence[LandCoverClass]) -> tuple[tuple[LandCoverClass, ...], tuple[LandCoverClass, ...]]:
+    """(land-cover classes in code order, the masks in :data:`s2lc.legend.MASK_NAMES` order)."""
+    land = tuple(sorted((c for c in classes if c.name not in MASK_NAMES), key=lambda c: c.code))
+    masks = tuple(c for name in MASK_NAMES for c in classes if c.name == name)
+    return land, masks
+
+
+def categories(classes: Sequence[LandCoverClass]) -> list[str]:
+    """Names of a transition matrix's rows and columns: land-cover classes, masks, ``NoData``."""
+    land, masks = _split_legend(classes)
+    return [c.name for c in (*land, *masks)] + [NODATA_NAME]
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,24 +122,22 @@ def _transition_class(code: int, a: LandCoverClass, b: LandCoverClass) -> LandCo
     return LandCoverClass(code, f"{a.name}->{b.name}", f"{a.label} → {b.label}", b.color)
 
 
-def _category_lut(land: Sequence[LandCoverClass], cloud: int | None, nodata: int) -> np.ndarray:
-    """Code → matrix index: land classes 0..n−1, cloud n, no-data n + 1, anything else −1."""
+def _category_lut(land: Sequence[LandCoverClass], masks: Sequence[LandCoverClass], nodata: int) -> np.ndarray:
+    """Code → matrix index: land classes 0..n−1, then the masks, then no-data; anything else −1."""
     lut = np.full(256, -1, np.int16)
-    for i, c in enumerate(land):
+    for i, c in enumerate((*land, *masks)):
         lut[c.code] = i
-    if cloud is not None:
-        lut[cloud] = len(land)
-    lut[nodata] = len(land) + 1
+    lut[nodata] = len(land) + len(masks)
     return lut
 
 
-def _pair_code_lut(n: int) -> np.ndarray:
-    """Pair index (before index × (n + 2) + after index) → change raster code."""
-    k = n + 2
+def _pair_code_lut(n: int, k: int) -> np.ndarray:
+    """Pair index (before index × k + after index) → change raster code, for n land-cover
+    classes among k categories (no-data last)."""
     lut = np.full(k * k, NOT_COMPARED, np.uint8)
     for i in range(k):
         for j in range(k):
-            if i == n + 1 or j == n + 1:
+            if i == k - 1 or j == k - 1:
                 lut[i * k + j] = NODATA
             elif i < n and j < n:
                 lut[i * k + j] = UNCHANGED if i == j else transition_code(i, j, n)
@@ -160,14 +166,15 @@ def compare_arrays(
 
     Args:
         before, after: (h, w) uint8 class codes, no-data ``nodata``.
-        classes: their legend, cloud included (the class named :data:`CLOUD_NAME`).
+        classes: their legend, the masks included (cloud, and snow or ice where it has it).
         nodata: the maps' no-data code.
         labels: how error messages name the two maps.
 
     Returns:
-        ``(codes, matrix)``: codes (h, w) uint8 as in the module docstring; matrix
-        (n + 2, n + 2) int64 pixel counts, rows the ``before`` category and columns the
-        ``after`` one, categories the n land-cover classes in code order, then cloud, then no-data.
+        ``(codes, matrix)``: codes (h, w) uint8 as in the module docstring; matrix (k, k)
+        int64 pixel counts, rows the ``before`` category and columns the ``after`` one,
+        categories (:func:`categories`) the n land-cover classes in code order, then the
+        masks, then no-data.
 
     Raises:
         MapError: a code that is not in the legend; more than :data:`MAX_CLASSES` classes.
@@ -179,12 +186,12 @@ def compare_arrays(
         raise ArgumentError(f"expected two (h, w) maps of one shape, got {before.shape} and {after.shape}")
     if before.dtype != np.uint8 or after.dtype != np.uint8:
         raise ArgumentTypeError(f"class maps are uint8, got {before.dtype} and {after.dtype}")
-    land, cloud = _split_legend(classes)
+    land, masks = _split_legend(classes)
     n = len(land)
     if n > MAX_CLASSES:
         raise MapError(f"change maps hold at most {MAX_CLASSES} land-cover classes, got {n}")
-    k = n + 2
-    lut, code_lut = _category_lut(land, cloud, nodata), _pair_code_lut(n)
+    k = n + len(masks) + 1
+    lut, code_lut = _category_lut(land, masks, nodata), _pair_code_lut(n, k)
     codes = np.empty(before.shape, np.uint8)
     matrix = np.zeros(k * k, np.int64)
     for r0 in range(0, before.shape[0], _CHUNK_ROWS):
@@ -195,11 +202,11 @@ def compare_arrays(
     return codes, matrix.reshape(k, k)
 
 
-def _matrix_counts(matrix: np.ndarray) -> dict[str, int]:
-    """Pixels by what a comparison could say about them, from an (n + 2)² matrix."""
-    n = matrix.shape[0] - 2
+def _matrix_counts(matrix: np.ndarray, n: int) -> dict[str, int]:
+    """Pixels by what a comparison could say about them, from a matrix of n land-cover classes
+    (``not_compared_cloud``: cloud, or snow or ice, at either date)."""
     land = matrix[:n, :n]
-    no_data = int(matrix[n + 1, :].sum() + matrix[:, n + 1].sum() - matrix[n + 1, n + 1])
+    no_data = int(matrix[-1, :].sum() + matrix[:, -1].sum() - matrix[-1, -1])
     unchanged = int(np.trace(land))
     changed = int(land.sum()) - unchanged
     total = int(matrix.sum())
@@ -272,10 +279,10 @@ def trajectory_arrays(stack: np.ndarray, classes: Sequence[LandCoverClass], *, n
         raise ArgumentError(f"expected a (t, h, w) uint8 stack, got {stack.shape} {stack.dtype}")
     if stack.shape[0] > MAX_DATES:
         raise MapError(f"a series holds at most {MAX_DATES} dates, got {stack.shape[0]}; split it")
-    land, cloud = _split_legend(classes)
+    land, masks = _split_legend(classes)
     if len(land) > 64:
         raise MapError(f"trajectories track at most 64 land-cover classes, got {len(land)}")
-    lut = _category_lut(land, cloud, nodata)
+    lut = _category_lut(land, masks, nodata)
     n = len(land)
     _, h, w = stack.shape
     n_changes = np.zeros((h, w), np.uint8)

@@ -130,7 +130,7 @@ def _write_figure(path: Path, result: ChangeResult, max_size: int = 500) -> Path
     rows = [(name, v) for name, v in gl.items() if v["gain_ha"] or v["loss_ha"]]
     px, area = result.pixels, result.pixel_area_m2 / 10_000
     ax.set_title(f"Gains and losses per class (ha): {px['changed'] * area:.4g} ha changed, "
-                 f"{px['not_compared_cloud'] * area:.4g} ha cloud, {px['no_data'] * area:.4g} ha no data",
+                 f"{px['not_compared_cloud'] * area:.4g} ha cloud or snow, {px['no_data'] * area:.4g} ha no data",
                  fontsize=9)
     if rows:
         y = np.arange(len(rows))

@@ -22,7 +22,6 @@ import numpy as np
 
 from s2lc import __version__, writers
 from s2lc.change.core import (
-    _MASK_CATEGORIES,
     _NOT_COMPARED_CLASS,
     _UNCHANGED_CLASS,
     FIRST_TRANSITION,
@@ -33,6 +32,7 @@ from s2lc.change.core import (
     _pixel_area_m2,
     _split_legend,
     _transition_class,
+    categories,
     compare_arrays,
     trajectory_arrays,
     trajectory_code,
@@ -84,7 +84,7 @@ class ChangeResult:
     Attributes:
         before, after: the maps; ``after`` is on ``before``'s grid (resampled if ``aligned``).
         codes: (h, w) uint8 change codes (:mod:`s2lc.change.core`).
-        matrix: (n + 2, n + 2) int64 pixel counts, rows ``before``, columns ``after``, in the
+        matrix: (k, k) int64 pixel counts, rows ``before``, columns ``after``, in the
             order of :attr:`categories`.
         aligned: whether ``after`` was resampled onto ``before``'s grid.
         model_mismatch: whether the maps come from different (or unknown) models.
@@ -112,8 +112,9 @@ class ChangeResult:
 
     @property
     def categories(self) -> list[str]:
-        """Names of the matrix rows and columns: land-cover classes, ``Cloud``, ``NoData``."""
-        return [c.name for c in self.land] + list(_MASK_CATEGORIES)
+        """Names of the matrix rows and columns: land-cover classes, ``Cloud`` (and ``SnowIce``
+        where the legend has it), ``NoData``."""
+        return categories(self.before.map.classes)
 
     @property
     def pixel_area_m2(self) -> float:
@@ -131,7 +132,7 @@ class ChangeResult:
     def pixels(self) -> dict[str, int]:
         """Pixel totals: ``total``, ``compared`` (= ``unchanged`` + ``changed``),
         ``not_compared_cloud`` and ``no_data``."""
-        return _matrix_counts(self.matrix)
+        return _matrix_counts(self.matrix, len(self.land))
 
     @property
     def classes(self) -> tuple[LandCoverClass, ...]:

@@ -88,7 +88,7 @@ def _pair_line(result) -> str:
     top = s["transitions"][:3]
     text = (f"{(s['before']['sensing_time'] or '?')[:10]} → {(s['after']['sensing_time'] or '?')[:10]}: "
             f"{area['changed']:,.2f} ha changed of {area['compared']:,.2f} ha compared; "
-            f"{area['not_compared_cloud']:,.2f} ha cloud and {area['no_data']:,.2f} ha no data not compared")
+            f"{area['not_compared_cloud']:,.2f} ha cloud or snow and {area['no_data']:,.2f} ha no data not compared")
     if top:
         text += "; largest: " + ", ".join(f"{t['label']} {t['area_ha']:,.2f} ha" for t in top)
     return text

@@ -69,7 +69,7 @@ def classify(product, demo, out_dir, model, device, precision, tta, batch_size, 
         label = {c.name: c.label for c in result.legend.classes}  # data files keep names, people read labels
         top = sorted(((a, label.get(n, n)) for n, a in s["area_ha"].items() if a > 0), reverse=True)[:5]
         click.echo(f"{result.product_id}: {s['status']}; {s['patches']['classified']} patches classified, "
-                   f"{s['patches']['cloud']} cloud, {s['patches']['no_data']} no data "
+                   f"{s['patches']['cloud']} cloud, {s['patches']['snow']} snow or ice, {s['patches']['no_data']} no data "
                    f"in {s['seconds']['total']:.1f} s", err=True)
         if top:
             click.echo("largest classes: " + ", ".join(f"{n} {a:,.0f} ha" for a, n in top), err=True)

@@ -62,6 +62,10 @@ def summary(meta: dict[str, Any]) -> str:
     lines += [
         f"  offset        {offset}",
         f"  cloud         {clouds}",
+        "  snow or ice   " + (f"{_percent(meta['snow_fraction'])} of valid pixels, from {meta['snow_source']}"
+                            if meta["snow_source"] else "not known (no SCL, nor B03, B04, B08 and B11)"),
+        f"  saturated     {_percent(meta['saturated_fraction'])}, defective {_percent(meta['defective_fraction'])} "
+        "of valid pixels" + (" (MSK_QUALIT)" if meta["quality_masks"] else ""),
         f"  valid data    {_percent(meta['valid_fraction'])} of the grid",
     ]
     return "\n".join(lines)
