@@ -10,7 +10,7 @@ Constants only; nothing here opens a file.
 
 from __future__ import annotations
 
-__all__ = ["OUTPUT_SUFFIXES", "PAIR_SUFFIXES", "SERIES_FILES"]
+__all__ = ["ACCURACY_SUFFIXES", "OUTPUT_SUFFIXES", "PAIR_SUFFIXES", "SERIES_FILES"]
 
 #: ``s2lc classify`` output kind → file-name suffix appended to the product id.
 OUTPUT_SUFFIXES = {
@@ -38,4 +38,12 @@ SERIES_FILES = {
     "trajectory_polygons": "trajectory_{first}_{last}.gpkg",
     "trajectory_quicklook": "trajectory_{first}_{last}.png",
     "summary": "series_{first}_{last}.json",
+}
+
+#: ``s2lc assess -o`` output kind → file-name suffix after the sample GeoPackage's stem.
+ACCURACY_SUFFIXES = {
+    "summary": "_accuracy.json",
+    "table": "_accuracy.csv",
+    "matrix": "_error_matrix.csv",
+    "figure": "_areas.png",
 }

@@ -20,6 +20,7 @@ __all__ = [
     "confidence_qml",
     "polygon_qml",
     "polygon_sld",
+    "sample_points_qml",
 ]
 
 #: QGIS version the QML claims to come from: the LTR that s2lc outputs must open cleanly in.
@@ -166,3 +167,76 @@ def polygon_sld(classes: Sequence[LandCoverClass], layer: str, field: str = "cla
         _sub(stroke, "se:SvgParameter", "#323232", name="stroke")
         _sub(stroke, "se:SvgParameter", "0.5", name="stroke-width")
     return _document(root, doctype='<?xml version="1.0" encoding="UTF-8"?>\n')
+
+
+#: The value QGIS's value-map widget stores as NULL (QgsValueMapFieldFormatter::NULL_VALUE).
+VALUE_MAP_NULL = "{2839923C-8B7D-419E-B84B-CA2FE9B80EC7}"
+
+
+def _marker_symbol(parent: ET.Element, name: str, fill: str, outline: str, size: str) -> None:
+    symbol = _sub(parent, "symbol", type="marker", name=name, alpha="1", clip_to_extent="1", force_rhr="0")
+    layer = ET.SubElement(symbol, "layer", {"class": "SimpleMarker", "enabled": "1", "pass": "0", "locked": "0"})
+    props = {"name": "circle", "color": fill, "outline_color": outline, "outline_style": "solid",
+             "outline_width": "0.4", "outline_width_unit": "MM", "size": size, "size_unit": "MM",
+             "scale_method": "diameter", "joinstyle": "bevel", "angle": "0", "offset": "0,0", "offset_unit": "MM"}
+    options = _sub(layer, "Option", type="Map")
+    for key, value in props.items():
+        _sub(options, "Option", type="QString", name=key, value=value)
+    for key, value in props.items():
+        _sub(layer, "prop", k=key, v=value)
+
+
+def _edit_widget(parent: ET.Element, field: str, kind: str) -> ET.Element:
+    """A ``<field>`` of ``<fieldConfiguration>`` with an edit widget; returns its config ``Option`` map."""
+    widget = _sub(_sub(parent, "field", name=field, configurationFlags="None"), "editWidget", type=kind)
+    return _sub(_sub(widget, "config"), "Option", type="Map")
+
+
+def sample_points_qml(classes: Sequence[LandCoverClass], field: str = "reference",
+                      hidden: Sequence[str] = ("map_code", "map_class"),
+                      aliases: dict[str, str] | None = None) -> str:
+    """A style and attribute form for labelling sample points in QGIS.
+
+    The form gives ``field`` (an integer column) a value map: a drop-down of the classes'
+    labels that stores their codes, with "(not labelled)" for NULL. The ``hidden`` fields are
+    read-only and left out of the form, so the map's class does not show while labelling (the
+    attribute table still shows it). Points are drawn by their label: hollow until labelled,
+    then filled with the class colour.
+
+    Args:
+        classes: the classes a point may be given.
+        field: the column the analyst fills.
+        hidden: columns to keep out of the form.
+        aliases: column → name shown in the form and the attribute table.
+    """
+    root = ET.Element("qgis", version=QGIS_VERSION, styleCategories="Symbology|Fields|Forms")
+    renderer = _sub(root, "renderer-v2", type="categorizedSymbol", attr=field, symbollevels="0",
+                    enableorderby="0", forceraster="0", referencescale="-1")
+    categories = _sub(renderer, "categories")
+    symbols = _sub(renderer, "symbols")
+    ordered = sorted(classes, key=lambda c: c.code)
+    for i, c in enumerate(ordered):
+        _sub(categories, "category", render="true", symbol=str(i), value=str(c.code), label=c.label)
+        _marker_symbol(symbols, str(i), "{},{},{},255".format(*c.color), "35,35,35,255", "3")
+    _sub(categories, "category", render="true", symbol=str(len(ordered)), value="", label="Not labelled yet")
+    _marker_symbol(symbols, str(len(ordered)), "255,255,255,0", "227,26,28,255", "3.6")
+
+    config = _sub(root, "fieldConfiguration")
+    for name in hidden:
+        _edit_widget(config, name, "Hidden")
+    values = _sub(_edit_widget(config, field, "ValueMap"), "Option", type="List", name="map")
+    _sub(_sub(values, "Option", type="Map"), "Option", type="QString", name="(not labelled)", value=VALUE_MAP_NULL)
+    for c in ordered:
+        _sub(_sub(values, "Option", type="Map"), "Option", type="QString", name=c.label, value=str(c.code))
+    alias_el = _sub(root, "aliases")
+    for name, alias in (aliases or {}).items():
+        _sub(alias_el, "alias", field=name, name=alias)
+    editable = _sub(root, "editable")
+    for name in hidden:
+        _sub(editable, "field", name=name, editable="0")
+    _sub(root, "editform", tolerant="1")
+    _sub(root, "editforminit")
+    _sub(root, "editforminitcodesource", "0")
+    _sub(root, "editorlayout", "generatedlayout")
+    _sub(root, "layerGeometryType", "0")
+    return _document(root)

@@ -114,7 +114,7 @@ class _FlagFormatter(logging.Formatter):
 
 
 #: Command names in help order; a module that is not present is simply not listed.
-COMMANDS = ("info", "classify", "change", "train", "evaluate", "serve")
+COMMANDS = ("info", "classify", "change", "sample", "assess", "train", "evaluate", "calibrate", "serve")
 
 
 class LazyGroup(click.Group):
