@@ -60,11 +60,11 @@ AFTER = np.array([
     [A, A, A, C, A, A],  # cloud in one date or the other: 3 pixels not compared
     [A, A, A, N, F, F],  # no data before (2 pixels); pasture -> forest: 2 pixels
 ], np.uint8)
-CONF_BEFORE = np.full(BEFORE.shape, 0.5, np.float32)
+CONF_BEFORE = np.full(BEFORE.shape, 0.75, np.float32)
 CONF_BEFORE[0, 1], CONF_BEFORE[0, 2] = 0.9, 0.7
 CONF_BEFORE[BEFORE == N] = np.nan
 CONF_BEFORE[BEFORE == C] = np.nan
-CONF_AFTER = np.full(AFTER.shape, 0.6, np.float32)
+CONF_AFTER = np.full(AFTER.shape, 0.8, np.float32)
 CONF_AFTER[AFTER == N] = np.nan
 CONF_AFTER[AFTER == C] = np.nan
 
@@ -180,7 +180,7 @@ def test_exact_matrix_in_pixels_and_hectares(pair):
     assert np.allclose(result.matrix_ha, expected_matrix() * HA)
     assert result.matrix_ha[IF, IR] == pytest.approx(0.08)
     assert result.pixels == {"total": 24, "compared": 19, "unchanged": 14, "changed": 5,
-                             "not_compared_cloud": 3, "no_data": 2}
+                             "not_compared_cloud": 3, "no_data": 2, "uncertain": 0, "flip": 0, "spectral": 0}
     # the raster says the same as the matrix
     counts = np.bincount(result.codes.ravel(), minlength=256)
     assert counts[UNCHANGED] == 14 and counts[NOT_COMPARED] == 3 and counts[NODATA] == 2
@@ -215,16 +215,18 @@ def test_transitions_largest_first_and_change_legend(pair):
 
 
 def test_polygons_with_from_to_area_and_both_confidences(pair):
-    gdf = change.compare(*pair).polygons()
-    assert list(gdf.columns) == ["change_code", "change", "from_code", "from_class", "to_code", "to_class",
-                                 "area_ha", "confidence_before", "confidence_after", "geometry"]
+    gdf = change.compare(*pair, min_area_ha=0).polygons()
+    assert list(gdf.columns) == ["status", "change_code", "change", "transition_code", "from_code", "from_class",
+                                 "to_code", "to_class", "area_ha", "confidence_before", "confidence_after",
+                                 "magnitude", "geometry"]
+    assert set(gdf.status) == {"change"} and gdf.magnitude.isna().all()
     assert gdf.crs == CRS_UTM
     rows = sorted(zip(gdf.from_class, gdf.to_class, gdf.area_ha.round(6), gdf.confidence_before.round(6),
                       gdf.confidence_after.round(6), gdf.change))
     assert rows == [
-        ("Forest", "Residential", 2 * HA, 0.8, 0.6, "Forest->Residential"),  # mean of 0.9 and 0.7
-        ("Pasture", "Forest", 2 * HA, 0.5, 0.6, "Pasture->Forest"),
-        ("Residential", "AnnualCrop", 1 * HA, 0.5, 0.6, "Residential->AnnualCrop"),
+        ("Forest", "Residential", 2 * HA, 0.8, 0.8, "Forest->Residential"),  # mean of 0.9 and 0.7
+        ("Pasture", "Forest", 2 * HA, 0.75, 0.8, "Pasture->Forest"),
+        ("Residential", "AnnualCrop", 1 * HA, 0.75, 0.8, "Residential->AnnualCrop"),
     ]
     f_r = gdf[gdf.change_code == 18].geometry.iloc[0]
     x0, y0 = ORIGIN
@@ -233,7 +235,7 @@ def test_polygons_with_from_to_area_and_both_confidences(pair):
 
 
 def test_polygons_without_confidence_rasters_have_nan(tmp_path):
-    result = change.compare(write_map(tmp_path, BEFORE, T1), write_map(tmp_path, AFTER, T2))
+    result = change.compare(write_map(tmp_path, BEFORE, T1), write_map(tmp_path, AFTER, T2), min_area_ha=0)
     gdf = result.polygons()
     assert len(gdf) == 3 and gdf.confidence_before.isna().all() and gdf.confidence_after.isna().all()
 
@@ -281,7 +283,7 @@ def test_reversed_dates_are_compared_as_given_with_a_warning(pair, caplog):
 def test_save_writes_every_output(pair, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    result = change.compare(*pair)
+    result = change.compare(*pair, min_area_ha=0)
     paths = result.save(out)
     prefix = "change_20200406_20210411"
     assert files(out) == sorted([f"{prefix}.tif", f"{prefix}.qml", f"{prefix}.tif.aux.xml", f"{prefix}.gpkg",
@@ -571,9 +573,9 @@ def test_maps_saved_by_classify_are_compared_with_their_confidence(tmp_path):
              _classification(T2, AFTER, CONF_AFTER).save(tmp_path, polygons=False)["map"]]
     loaded = change.load_map(paths[0])
     assert loaded.confidence is not None and loaded.sensing_time.year == 2020
-    result = change.compare(*paths)
+    result = change.compare(*paths, min_area_ha=0)
     assert np.array_equal(result.matrix, expected_matrix())
-    assert sorted(result.polygons().confidence_before.round(6)) == [0.5, 0.5, 0.8]
+    assert sorted(result.polygons().confidence_before.round(6)) == [0.75, 0.75, 0.8]
 
 
 def test_identical_maps_show_no_change_and_still_write_every_output(tmp_path):

@@ -39,6 +39,17 @@ from s2lc.change.core import (
     transition_classes,
     transition_code,
 )
+from s2lc.change.evidence import (
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_MIN_MAGNITUDE,
+    FLIP,
+    SPECTRAL,
+    UNCERTAIN,
+    CellStatistics,
+    Evidence,
+    change_magnitude,
+    judge,
+)
 from s2lc.change.maps import (
     DatedMap,
     align_to,
@@ -51,19 +62,34 @@ from s2lc.change.maps import (
     settings_difference,
 )
 from s2lc.change.outputs import trajectory_classes
+from s2lc.change.polygons import DEFAULT_MIN_AREA_HA
 from s2lc.change.results import ChangeResult, SeriesResult, compare, time_series
+from s2lc.change.scenes import SceneChange, compare_scenes, is_map
 from s2lc.naming import PAIR_SUFFIXES, SERIES_FILES
 
 # Every module's public names, and the file names and trajectory legend of the outputs.
 __all__ = [
     "align_to",
     "categories",
+    "CellStatistics",
+    "change_magnitude",
     "ChangeResult",
     "check_comparable",
     "CLOUD_NAME",
     "common_extent",
     "compare",
     "compare_arrays",
+    "compare_scenes",
+    "DEFAULT_MIN_AREA_HA",
+    "DEFAULT_MIN_CONFIDENCE",
+    "DEFAULT_MIN_MAGNITUDE",
+    "Evidence",
+    "FLIP",
+    "is_map",
+    "judge",
+    "SceneChange",
+    "SPECTRAL",
+    "UNCERTAIN",
     "DatedMap",
     "FIRST_TRANSITION",
     "FLICKER",

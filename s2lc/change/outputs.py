@@ -65,12 +65,13 @@ def write_pair(result: ChangeResult, paths: dict[str, Path], stage: Callable[[Pa
     summary = result.summary()
     summary["outputs"] = {k: p.name for k, p in paths.items()}
     layer = "change"
-    trans = [c for c in result.classes if c.code >= FIRST_TRANSITION]
+    trans = [c for c in result.polygon_classes() if c.code >= FIRST_TRANSITION]
+    confident = result.matrix_of("confident")
     writes = {
-        "map": lambda p: writers.write_class_map(p, result.codes, result.transform, result.crs, result.classes,
+        "map": lambda p: writers.write_class_map(p, result.reported, result.transform, result.crs, result.classes,
                                                  result.tags(), nodata=NODATA, kind="change"),
-        "matrix_pixels": lambda p: writers.write_text(p, _matrix_csv(names, result.matrix, lambda v: str(int(v)))),
-        "matrix_ha": lambda p: writers.write_text(p, _matrix_csv(names, result.matrix_ha, _ha)),
+        "matrix_pixels": lambda p: writers.write_text(p, _matrix_csv(names, confident, lambda v: str(int(v)))),
+        "matrix_ha": lambda p: writers.write_text(p, _matrix_csv(names, result._ha(confident), _ha)),
         "matrix": lambda p: writers.write_json(p, result.matrix_dict()),
         "polygons": lambda p: writers.write_gpkg(p, result.polygons(), layer, polygon_qml(trans, "change_code"),
                                                  polygon_sld(trans, layer, "change_code")),
@@ -93,11 +94,11 @@ def _write_figure(path: Path, result: ChangeResult, max_size: int = 500) -> Path
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch, Rectangle
 
-    step = max(1, math.ceil(max(result.codes.shape) / max_size))
+    step = max(1, math.ceil(max(result.reported.shape) / max_size))
     b, a = result.before, result.after
     titles = [f"Before: {_date_or_name(b)}", f"After: {_date_or_name(a)}", "Change"]
     images = [_rgba(b.map.data, b.map.classes, step), _rgba(a.map.data, a.map.classes, step),
-              _rgba(result.codes, result.classes, step)]
+              _rgba(result.reported, result.classes, step)]
     fig = Figure(figsize=(15, 9), dpi=100, facecolor="white", layout="constrained")
     grid = fig.add_gridspec(2, 3, height_ratios=(3, 2))
     present = {int(c) for c in np.unique(np.concatenate([b.map.data.ravel()[::step], a.map.data.ravel()[::step]]))}

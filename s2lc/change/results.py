@@ -25,7 +25,6 @@ from s2lc.change.core import (
     _NOT_COMPARED_CLASS,
     _UNCHANGED_CLASS,
     FIRST_TRANSITION,
-    NODATA,
     Trajectory,
     _hectares,
     _matrix_counts,
@@ -39,6 +38,7 @@ from s2lc.change.core import (
     trajectory_histories,
     transition_classes,
 )
+from s2lc.change.evidence import DEFAULT_MIN_CONFIDENCE, FLIP, SPECTRAL, UNCERTAIN, Evidence, judge, status_classes
 from s2lc.change.maps import (
     DatedMap,
     _as_map,
@@ -52,6 +52,7 @@ from s2lc.change.maps import (
     settings_difference,
 )
 from s2lc.change.outputs import trajectory_classes, write_pair, write_series
+from s2lc.change.polygons import DEFAULT_MIN_AREA_HA, pair_polygons
 from s2lc.errors import MapError
 from s2lc.files import make_folder, staged_outputs
 from s2lc.gdal import gdal_env
@@ -88,6 +89,11 @@ class ChangeResult:
             order of :attr:`categories`.
         aligned: whether ``after`` was resampled onto ``before``'s grid.
         model_mismatch: whether the maps come from different (or unknown) models.
+        evidence: the thresholds (and the spectral magnitude) the change was judged by
+            (:mod:`s2lc.change.evidence`); None: reported as mapped.
+
+    ``codes`` and ``matrix`` are the comparison as mapped; :attr:`reported` is the change raster
+    after judgement, and the totals, transitions, gains and losses count its confident changes.
     """
 
     before: DatedMap
@@ -96,6 +102,17 @@ class ChangeResult:
     matrix: np.ndarray
     aligned: bool = False
     model_mismatch: bool = False
+    evidence: Evidence | None = None
+    min_area_ha: float = DEFAULT_MIN_AREA_HA  #: minimum mapping unit of the change polygons
+
+    def __post_init__(self) -> None:
+        confidence = (self.before.confidence, self.after.confidence)
+        self.reported = self.codes if self.evidence is None else judge(self.codes, self.evidence, confidence)
+        judged = self.reported != self.codes
+        # the transitions set apart, by status: code -> pixel count of each transition code
+        self._set_apart = {status: np.bincount(self.codes[judged & (self.reported == status)], minlength=256)
+                           for status in (UNCERTAIN, FLIP)}
+        self._status_counts = np.bincount(self.reported[judged].ravel(), minlength=256)
 
     @property
     def transform(self) -> Affine:
@@ -130,36 +147,70 @@ class ChangeResult:
 
     @property
     def pixels(self) -> dict[str, int]:
-        """Pixel totals: ``total``, ``compared`` (= ``unchanged`` + ``changed``),
-        ``not_compared_cloud`` and ``no_data``."""
-        return _matrix_counts(self.matrix, len(self.land))
+        """Pixel totals: ``total``, ``compared`` (= ``unchanged`` + ``spectral`` + ``changed`` +
+        ``uncertain`` + ``flip``), ``not_compared_cloud`` and ``no_data``. ``changed`` counts the
+        confident transitions; ``uncertain`` those below the confidence threshold, ``flip``
+        those without spectral change, ``spectral`` the unchanged pixels that changed spectrally."""
+        px = _matrix_counts(self.matrix, len(self.land))
+        statuses = {"uncertain": UNCERTAIN, "flip": FLIP, "spectral": SPECTRAL}
+        out = {k: v for k, v in px.items()}
+        for name, code in statuses.items():
+            out[name] = int(self._status_counts[code])
+        out["changed"] -= out["uncertain"] + out["flip"]
+        out["unchanged"] -= out["spectral"]
+        return out
+
+    def matrix_of(self, status: str = "confident") -> np.ndarray:
+        """The (k, k) matrix of the transitions of one status: ``confident`` (the reported
+        changes, with the stable diagonal and the masks), ``uncertain`` or ``flip`` (only their
+        transitions); the three add up to :attr:`matrix`."""
+        parts = {"uncertain": self._set_apart[UNCERTAIN], "flip": self._set_apart[FLIP]}
+        if status not in ("confident", *parts):
+            raise MapError(f"status must be confident, uncertain or flip, got {status!r}")
+        index = {c.code: i for i, c in enumerate(self.land)}
+        pairs = transition_classes(self.land)
+        out = np.zeros_like(self.matrix)
+        for name, counts in parts.items():
+            for code in np.flatnonzero(counts):
+                a, b = pairs[int(code)]
+                out_cell = (index[a.code], index[b.code])
+                if status == name:
+                    out[out_cell] += counts[code]
+                elif status == "confident":
+                    out[out_cell] -= counts[code]
+        return self.matrix + out if status == "confident" else out
 
     @property
     def classes(self) -> tuple[LandCoverClass, ...]:
-        """The change raster's legend: unchanged, not compared, and the transitions it holds."""
+        """The legend of :attr:`reported`: unchanged, not compared, the confident transitions it
+        holds, and the statuses it holds (:func:`s2lc.change.evidence.status_classes`)."""
         n = len(self.land)
-        land = self.matrix[:n, :n]
+        land = self.matrix_of("confident")[:n, :n]
         present = [_transition_class(code, a, b) for code, (a, b) in transition_classes(self.land).items()
                    if land[self.land.index(a), self.land.index(b)]]
-        return (_UNCHANGED_CLASS, _NOT_COMPARED_CLASS, *present)
+        statuses = status_classes({int(c) for c in np.flatnonzero(self._status_counts)})
+        return (_UNCHANGED_CLASS, _NOT_COMPARED_CLASS, *present, *statuses)
 
     def transitions(self) -> list[dict[str, Any]]:
-        """The transitions present, largest first: code, from, to, label, pixels, area_ha."""
+        """The transitions mapped, largest confident first: code, from, to, label, pixels and
+        area_ha (confident), and the pixels set apart as ``uncertain`` and ``flip``."""
         rows = []
         for code, (a, b) in transition_classes(self.land).items():
-            count = int(self.matrix[self.land.index(a), self.land.index(b)])
-            if count:
+            mapped = int(self.matrix[self.land.index(a), self.land.index(b)])
+            if mapped:
+                apart = {"uncertain": int(self._set_apart[UNCERTAIN][code]), "flip": int(self._set_apart[FLIP][code])}
+                count = mapped - apart["uncertain"] - apart["flip"]
                 rows.append({"code": code, "from": a.name, "to": b.name, "label": f"{a.label} → {b.label}",
-                             "pixels": count, "area_ha": self._ha(count)})
+                             "pixels": count, "area_ha": self._ha(count), **{f"{k}_pixels": v for k, v in apart.items()}})
         return sorted(rows, key=lambda r: (-r["pixels"], r["code"]))
 
     def gains_losses(self) -> dict[str, dict[str, float]]:
         """Per land-cover class, hectares gained from and lost to other classes, and the net.
 
-        Only compared pixels count (land cover at both dates).
+        Only confident changes count (land cover at both dates, transitions reported as change).
         """
         n = len(self.land)
-        land = self.matrix[:n, :n]
+        land = self.matrix_of("confident")[:n, :n]
         stay = np.diag(land)
         gain, loss = land.sum(axis=0) - stay, land.sum(axis=1) - stay
         ha = self._ha
@@ -167,12 +218,15 @@ class ChangeResult:
                 for c, g, lo in zip(self.land, gain, loss)}
 
     def matrix_dict(self) -> dict[str, Any]:
-        """The transition matrix in pixels and hectares with row and column totals, for JSON."""
-        m, ha = self.matrix, self._ha
+        """The transition matrix of the reported (confident) change in pixels and hectares with
+        row and column totals, and the transitions set apart (``uncertain_pixels``,
+        ``flip_pixels``), for JSON. The three matrices add up to the matrix as mapped."""
+        m, ha = self.matrix_of("confident"), self._ha
         return {
             "rows": "before", "columns": "after", "categories": self.categories,
             "pixel_area_m2": self.pixel_area_m2,
             "pixels": m, "area_ha": ha(m),
+            "uncertain_pixels": self.matrix_of("uncertain"), "flip_pixels": self.matrix_of("flip"),
             "row_totals": {"pixels": m.sum(axis=1), "area_ha": ha(m.sum(axis=1))},
             "column_totals": {"pixels": m.sum(axis=0), "area_ha": ha(m.sum(axis=0))},
             "total": {"pixels": int(m.sum()), "area_ha": float(ha(m.sum()))},
@@ -207,6 +261,8 @@ class ChangeResult:
             "transitions": self.transitions(),
             "gains_losses": self.gains_losses(),
             "codes": {str(c.code): c.label for c in self.classes},
+            "evidence": None if self.evidence is None else self.evidence.to_dict(),
+            "min_area_ha": self.min_area_ha,
             "notes": [_AREA_NOTE],
             "s2lc_version": __version__,
         }
@@ -229,32 +285,13 @@ class ChangeResult:
         }
 
     def polygons(self) -> "geopandas.GeoDataFrame":
-        """Polygons of changed pixels: 4-connected runs of one transition.
+        """Polygons of the reported change, of its uncertain and flipped transitions and of its
+        spectral changes, each at least :attr:`min_area_ha` (:func:`s2lc.change.polygons.pair_polygons`)."""
+        return pair_polygons(self, self.min_area_ha)
 
-        Returns:
-            A GeoDataFrame in the maps' CRS with columns ``change_code``, ``change``
-            (``Forest->Residential``), ``from_code``, ``from_class``, ``to_code``, ``to_class``,
-            ``area_ha``, ``confidence_before`` and ``confidence_after`` (the mean confidence
-            of each date under the polygon; NaN where a date has no confidence raster).
-        """
-        trans = {c.code: c for c in self.classes if c.code >= FIRST_TRANSITION}
-        pairs = transition_classes(self.land)
-        data = np.where(self.codes >= FIRST_TRANSITION, self.codes, NODATA).astype(np.uint8)
-        nan = None
-        confidence = {}
-        for key, m in (("confidence_before", self.before), ("confidence_after", self.after)):
-            if m.confidence is None:
-                nan = np.full(data.shape, np.nan, np.float32) if nan is None else nan
-            confidence[key] = m.confidence if m.confidence is not None else nan
-        extra = {
-            "from_code": {c: pairs[c][0].code for c in trans},
-            "from_class": {c: pairs[c][0].name for c in trans},
-            "to_code": {c: pairs[c][1].code for c in trans},
-            "to_class": {c: pairs[c][1].name for c in trans},
-        }
-        gdf = writers.polygons(data, self.transform, self.crs, tuple(trans.values()), confidence=confidence,
-                               extra_codes=extra, nodata=NODATA)
-        return gdf.rename(columns={"class_code": "change_code", "class_name": "change"})
+    def polygon_classes(self) -> tuple[LandCoverClass, ...]:
+        """The legend of the polygons' ``change_code``: the confident transitions, then the statuses."""
+        return tuple(c for c in self.classes if c.code >= FIRST_TRANSITION)
 
     def output_paths(self, out_dir: str | os.PathLike, prefix: str | None = None) -> dict[str, Path]:
         """Where :meth:`save` writes each output: ``<out_dir>/<prefix><suffix>`` (:data:`~s2lc.naming.PAIR_SUFFIXES`);
@@ -291,16 +328,23 @@ def compare(
     *,
     align: bool = False,
     allow_model_mismatch: bool = False,
+    min_confidence: float | None = DEFAULT_MIN_CONFIDENCE,
+    min_area_ha: float = DEFAULT_MIN_AREA_HA,
 ) -> ChangeResult:
     """What changed from ``before`` to ``after``.
 
     The maps are compared in the order given; a warning says so if their sensing times are the
-    other way round.
+    other way round. A transition is reported as change only where both maps' confidence
+    reaches ``min_confidence``; elsewhere it is uncertain (:mod:`s2lc.change.evidence`). To
+    weigh the scenes' own bands as well, see :func:`s2lc.change.compare_scenes`.
 
     Args:
         before, after: ``<id>_landcover.tif`` paths from ``s2lc classify``, or :class:`DatedMap`.
         align: resample ``after`` onto ``before``'s grid (nearest neighbour) when they differ.
         allow_model_mismatch: compare maps from different models (with a warning).
+        min_confidence: the probability both dates need for a transition to count; None, or a
+            map without its confidence raster (with a warning), reports every transition.
+        min_area_ha: the minimum mapping unit of the change polygons, hectares.
 
     Returns:
         A :class:`ChangeResult`; nothing is written until :meth:`ChangeResult.save`.
@@ -316,14 +360,30 @@ def compare(
     if tb and ta and ta < tb:
         logger.warning("%s (%s) was sensed before %s (%s): comparing in the order given", a.name, ta.date(),
                        b.name, tb.date())
-    return _compare_prepared(b, *_prepare(b, a, align, allow_model_mismatch))
+    result = _compare_prepared(b, *_prepare(b, a, align, allow_model_mismatch), _evidence(b, a, min_confidence))
+    result.min_area_ha = min_area_ha
+    return result
 
 
-def _compare_prepared(b: DatedMap, a: DatedMap, aligned: bool) -> ChangeResult:
+def _evidence(b: DatedMap, a: DatedMap, min_confidence: float | None, **spectral: Any) -> Evidence | None:
+    """The judgement of a comparison: gated on confidence where both maps have it."""
+    if min_confidence is not None and not 0 <= min_confidence <= 1:
+        raise MapError(f"min_confidence must be between 0 and 1, got {min_confidence}")
+    missing = [m.name for m in (b, a) if m.confidence is None]
+    if min_confidence is not None and missing:
+        logger.warning("%s has no confidence raster (<id>_confidence.tif beside it): transitions are not gated "
+                       "on confidence", " and ".join(missing))
+        min_confidence = None
+    if min_confidence is None and not spectral:
+        return None
+    return Evidence(min_confidence, **spectral)
+
+
+def _compare_prepared(b: DatedMap, a: DatedMap, aligned: bool, evidence: Evidence | None = None) -> ChangeResult:
     mismatch = b.model_sha256 is None or b.model_sha256 != a.model_sha256
     codes, matrix = compare_arrays(b.map.data, _nodata_as(a.map, b.map.nodata), b.map.classes,
                                    nodata=b.map.nodata, labels=(b.name, a.name))
-    result = ChangeResult(b, a, codes, matrix, aligned=aligned, model_mismatch=mismatch)
+    result = ChangeResult(b, a, codes, matrix, aligned=aligned, model_mismatch=mismatch, evidence=evidence)
     px = result.pixels
     if not px["compared"]:
         logger.warning("%s and %s share no pixel with land cover at both dates (cloud or no data): nothing "
@@ -497,6 +557,8 @@ def time_series(
     align: bool = False,
     allow_model_mismatch: bool = False,
     progress: bool = False,
+    min_confidence: float | None = DEFAULT_MIN_CONFIDENCE,
+    min_area_ha: float = DEFAULT_MIN_AREA_HA,
 ) -> SeriesResult:
     """What changed over a series of maps of one place, ordered by their sensing times.
 
@@ -509,6 +571,8 @@ def time_series(
         align: resample maps on other grids onto the earliest map's grid.
         allow_model_mismatch: accept maps from different models (with a warning).
         progress: a progress bar on stderr.
+        min_confidence, min_area_ha: as :func:`compare`, for each pair; the trajectory counts the
+            classes as mapped.
 
     Returns:
         A :class:`SeriesResult`; nothing is written until :meth:`SeriesResult.save`.
@@ -530,10 +594,13 @@ def time_series(
     prepared = [(ref, False)] + [_prepare(ref, m, align, allow_model_mismatch) for m in ordered[1:]]
     series = [m for m, _ in prepared]
     aligned = tuple(flag for _, flag in prepared)
-    pairs = tuple(_compare_prepared(x, y, aligned[i] or aligned[i + 1])
+    pairs = tuple(_compare_prepared(x, y, aligned[i] or aligned[i + 1], _evidence(x, y, min_confidence))
                   for i, (x, y) in enumerate(tqdm(list(zip(series, series[1:])), desc="comparing", unit="pair",
                                                   disable=not progress)))
-    overall = pairs[0] if len(series) == 2 else _compare_prepared(series[0], series[-1], aligned[-1])
+    overall = pairs[0] if len(series) == 2 else _compare_prepared(
+        series[0], series[-1], aligned[-1], _evidence(series[0], series[-1], min_confidence))
+    for pair in {id(p): p for p in (*pairs, overall)}.values():
+        pair.min_area_ha = min_area_ha
     stack = np.stack([_nodata_as(m.map, ref.map.nodata) for m in series])
     traj = trajectory_arrays(stack, ref.map.classes, nodata=ref.map.nodata)
     return SeriesResult(tuple(series), pairs, overall, traj, aligned)

@@ -6,8 +6,7 @@ import json
 
 import click
 
-from s2lc.cli.main import choice, clouds_option, output_folder, parse_bands_option, progress_enabled, summary_enabled
-from s2lc.options import Device, Precision
+from s2lc.cli.main import classify_options, output_folder, parse_bands_option, progress_enabled, summary_enabled
 
 
 @click.command(short_help="Classify a Sentinel-2 product into a land-cover map.")
@@ -16,19 +15,7 @@ from s2lc.options import Device, Precision
                                           "instead of PRODUCT.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Output folder (created if needed).")
-@click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="s2lc checkpoint; default: the shipped EuroSAT RGB model.")
-@click.option("--device", default="auto", show_default=True, type=choice(Device))
-@click.option("--precision", default="auto", show_default=True, type=choice(Precision),
-              help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32.")
-@click.option("--tta", is_flag=True,
-              help="Average each patch over its 8 flips/rotations: more accurate, 8x the model's time.")
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1))
-@click.option("--stride", default=64, show_default=True, type=click.Choice(["64", "32", "16", "8"]),
-              help="Pixels between patches; below 64, overlapping patches are averaged into a finer map.")
-@click.option("--max-cloud", default=0.5, show_default=True, type=click.FloatRange(0, 1),
-              help="Patches with a larger cloud fraction are marked cloud.")
-@clouds_option
+@classify_options()
 @click.option("--bands", callback=parse_bands_option, default=None,
               help="For a GeoTIFF: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
 @click.option("--date", "sensing_time", default=None, metavar="YYYY-MM-DD",

@@ -28,8 +28,8 @@ from s2lc.errors import ArgumentError, DependencyError, S2lcError
 from s2lc.gdal import gdal_env
 from s2lc.options import Clouds, parse_bands
 
-__all__ = ["FLAGS", "choice", "cli", "clouds_option", "flag_spelling", "parse_bands_option", "progress_enabled",
-           "summary_enabled"]
+__all__ = ["FLAGS", "choice", "classify_options", "cli", "clouds_option", "flag_spelling", "parse_bands_option",
+           "progress_enabled", "summary_enabled"]
 
 
 def choice(kind: type[StrEnum]) -> click.Choice:
@@ -43,6 +43,40 @@ clouds_option = click.option(
     help="Cloud mask: the product's own (auto: else, for a Level-1C product without one, detected with "
          "s2cloudless if installed), detected with s2cloudless, cloud and shadow detected with ukis-csmask, or none.",
 )
+
+
+def classify_options(prefix: str = "") -> Callable:
+    """The options of ``s2lc classify`` that shape a map (model, device, precision, TTA, batch
+    size, stride, cloud threshold and source), as one decorator; ``prefix`` starts each help text
+    (``"Scenes only: "`` for ``s2lc change``)."""
+    from s2lc.options import Device, Precision
+
+    def say(text: str) -> str:
+        text = prefix + text
+        return text[:1].upper() + text[1:]
+
+    options = [
+        click.option("--model", default=None, type=click.Path(exists=True, dir_okay=False),
+                     help=say("s2lc checkpoint; default: the shipped EuroSAT RGB model.")),
+        click.option("--device", default="auto", show_default=True, type=choice(Device)),
+        click.option("--precision", default="auto", show_default=True, type=choice(Precision),
+                     help="auto: fp16 on CUDA, bf16 on CPUs with native bf16, else fp32."),
+        click.option("--tta", is_flag=True, help=say("average each patch over its 8 flips/rotations: more "
+                     "accurate, 8x the model's time.")),
+        click.option("--batch-size", default=256, show_default=True, type=click.IntRange(1)),
+        click.option("--stride", default="64", show_default=True, type=click.Choice(["64", "32", "16", "8"]),
+                     help=say("pixels between patches; below 64, overlapping patches are averaged into a finer map.")),
+        click.option("--max-cloud", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+                     help=say("patches with a larger cloud fraction are marked cloud.")),
+        clouds_option,
+    ]
+
+    def apply(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
 
 
 def parse_bands_option(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> dict[str, int] | None:
