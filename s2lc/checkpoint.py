@@ -11,7 +11,10 @@ metadata holds the model's *contract* as JSON and the SHA-256 of its tensors:
 - ``mean``/``std``: normalisation of that 0–1 input (applied inside the network);
 - ``classes`` and ``codes``: class names and their map codes (1..n); ``patch_size``; ``level`` the data was L1C or L2A;
 - ``input_size``: the size the network resizes each patch to, inside the model (absent: none);
-- ``training``, ``metrics``, ``s2lc_version``, ``name``.
+- ``training``, ``metrics``, ``s2lc_version``, ``name``;
+- ``temperature``: the probabilities are ``softmax(logits / temperature)``, fitted on the validation
+  split (:mod:`s2lc.calibration`; ``s2lc train`` and ``s2lc calibrate`` set it); a checkpoint written
+  before it existed reads as 1.0 (the raw softmax). ``calibration`` records how it was fitted.
 
 Loading recomputes the tensors' hash: a mismatch or a missing field is a :class:`CheckpointError`.
 """
@@ -29,7 +32,8 @@ import numpy as np
 import torch
 
 from s2lc import __version__
-from s2lc.errors import CheckpointError
+from s2lc.calibration import check_temperature
+from s2lc.errors import ArgumentError, CheckpointError
 from s2lc.models import PatchClassifier, build_model, fuse_for_inference
 
 __all__ = [
@@ -38,6 +42,7 @@ __all__ = [
     "RGB_SCALING",
     "MS_SCALING",
     "load_checkpoint",
+    "rewrite_contract",
     "save_checkpoint",
     "tensors_sha256",
 ]
@@ -75,12 +80,18 @@ class ModelContract:
     metrics: dict[str, Any] = field(default_factory=dict)
     s2lc_version: str = __version__
     codes: list[int] = field(default_factory=list)  #: map code of each class (1..n; 0 is no data, n + 1 cloud)
+    temperature: float = 1.0  #: probabilities are softmax(logits / temperature) (1.0: not calibrated)
+    calibration: dict[str, Any] = field(default_factory=dict)  #: how the temperature was fitted (split, n, NLL, ECE)
 
     def __post_init__(self) -> None:
         if not self.codes:
             self.codes = list(range(1, len(self.classes) + 1))
         if len(self.codes) != len(self.classes):
             raise CheckpointError(f"contract has {len(self.codes)} codes for {len(self.classes)} classes")
+        try:
+            self.temperature = check_temperature(self.temperature)
+        except ArgumentError as exc:
+            raise CheckpointError(f"{exc}; refit it with s2lc calibrate") from None
 
     def to_dst(self, dn: np.ndarray) -> np.ndarray:
         """Scale DN (any shape, NaN = no data) to the dataset's stored values (uint8 for RGB).
@@ -152,6 +163,39 @@ def save_checkpoint(
     return file_sha256(path)
 
 
+def rewrite_contract(src: str | os.PathLike, dst: str | os.PathLike, contract: ModelContract,
+                     overwrite: bool = False) -> str:
+    """Write ``src``'s tensors, byte for byte, with ``contract`` to ``dst``, atomically (a new
+    temperature on the same weights; ``dst`` may be ``src`` with ``overwrite``).
+
+    Returns:
+        The SHA-256 of the written file.
+
+    Raises:
+        CheckpointError: ``src`` is not a valid checkpoint (as :func:`read_contract`, and its tensor hash).
+        OutputError: ``dst`` exists and ``overwrite`` is false, or cannot be written.
+    """
+    from safetensors.torch import save_file
+
+    from s2lc.files import atomic_path, file_sha256
+
+    _, stored_hash, tensors = read_contract(src)
+    _check_hash(Path(src), tensors, stored_hash)
+    meta = {_META_KEY: json.dumps(asdict(contract)), _HASH_KEY: stored_hash}
+    with atomic_path(dst, overwrite=overwrite) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    return file_sha256(dst)
+
+
+def _check_hash(path: Path, tensors: dict[str, torch.Tensor], stored_hash: str) -> None:
+    actual = tensors_sha256(tensors)
+    if actual != stored_hash:
+        raise CheckpointError(
+            f"{path}: tensor sha256 {actual[:16]}… differs from the recorded {stored_hash[:16]}…; "
+            "the file is corrupt or was altered"
+        )
+
+
 def read_contract(path: str | os.PathLike) -> tuple[ModelContract, str, dict[str, torch.Tensor]]:
     """Contract, stored tensor hash and tensors of a checkpoint, checked for completeness."""
     from safetensors import safe_open
@@ -196,12 +240,7 @@ def load_checkpoint(path: str | os.PathLike, fuse: bool = False) -> LoadedModel:
 
     path = Path(path)
     contract, stored_hash, tensors = read_contract(path)
-    actual = tensors_sha256(tensors)
-    if actual != stored_hash:
-        raise CheckpointError(
-            f"{path}: tensor sha256 {actual[:16]}… differs from the recorded {stored_hash[:16]}…; "
-            "the file is corrupt or was altered"
-        )
+    _check_hash(path, tensors, stored_hash)
     try:
         model = build_model(contract.arch, len(contract.bands), len(contract.classes), contract.mean, contract.std,
                             contract.input_size)

@@ -360,7 +360,8 @@ def _predict(loaded, block: _Block, grid: TileGrid, todo: np.ndarray, options: d
         r, c = rows[start : start + batch], cols[start : start + batch]
         sel = gather(block.x, grid, r, c)
         t0 = time.perf_counter()
-        probs[r, c] = predict_proba(loaded.model, torch.from_numpy(sel), loaded.contract.divisor, **options)
+        probs[r, c] = predict_proba(loaded.model, torch.from_numpy(sel), loaded.contract.divisor,
+                                    temperature=loaded.contract.temperature, **options)
         timings["model"] += time.perf_counter() - t0
     return probs
 

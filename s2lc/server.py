@@ -320,7 +320,8 @@ def create_app(
     logger.info("model %s (sha256 %s…) loaded from %s; inference on %s", model_ref["name"], loaded.sha256[:12], loaded.path, dev)
 
     def predict(x: np.ndarray) -> np.ndarray:
-        return predict_proba(loaded.model, x, contract.divisor, batch_size=batch_size, device=dev, precision=precision)
+        return predict_proba(loaded.model, x, contract.divisor, batch_size=batch_size, device=dev, precision=precision,
+                             temperature=contract.temperature)
 
     batcher = Batcher(predict, max_batch=batch_size, max_wait_s=max_wait_ms / 1000, max_queue=max_queue)
     app = _new_app(loaded, model_ref["name"], batcher)

@@ -9,7 +9,8 @@ the validation split is kept; the test split is evaluated once, at the end, with
 and never used to choose anything. A run that blurs or hazes its patches is scored on the
 validation split twice, as it is and degraded the same way (a fixed draw), and chosen on the
 mean of the two accuracies: on clean patches alone the first epoch of a fine-tune, barely
-moved from where it started, would win.
+moved from where it started, would win. The chosen weights' temperature (:mod:`s2lc.calibration`)
+is then fitted on the clean validation split's logits and written into the checkpoint's contract.
 
 State is saved after every epoch (``state.pt``, tensors only, loaded with
 ``weights_only=True``), so an interrupted run continues with ``resume=True``.
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 
 from s2lc import __version__
 from s2lc.augment import airlight_scale, augment, cutmix, degraded_copy
+from s2lc.calibration import fit_calibration
 from s2lc.checkpoint import (
     MS_SCALING,
     RGB_SCALING,
@@ -43,7 +45,7 @@ from s2lc.checkpoint import (
 from s2lc.datasets import PatchDataset, load_dataset
 from s2lc.errors import DatasetError, ModelError
 from s2lc.evaluation import classification_report
-from s2lc.inference import autocast, predict_proba, resolve_device, resolve_precision
+from s2lc.inference import autocast, predict_logits, predict_proba, resolve_device, resolve_precision
 from s2lc.models import (
     build_model,
     load_pretrained,
@@ -389,6 +391,18 @@ def _test(final: torch.nn.Module, ds: PatchDataset, test_idx: np.ndarray, run: _
     return report, classification_report(test_y, prob_tta.argmax(1), ds.classes), prob
 
 
+def _calibration(final: torch.nn.Module, d: _Data, ds: PatchDataset, test_idx: np.ndarray, run: _Run) -> dict[str, Any]:
+    """The temperature of the chosen weights, fitted on the clean validation split's logits, with NLL
+    and ECE before and after on validation and test (:func:`s2lc.calibration.fit_calibration`)."""
+    kw = {"batch_size": 512, "device": run.device, "precision": run.config.precision}
+    record = fit_calibration(predict_logits(final, d.val_x, d.divisor, **kw), d.val_y,
+                             predict_logits(final, ds.images[test_idx], d.divisor, **kw), ds.labels[test_idx])
+    logger.info("temperature %.4f: validation ECE %.4f -> %.4f, test ECE %.4f -> %.4f", record["temperature"],
+                record["val"]["before"]["ece"], record["val"]["after"]["ece"],
+                record["test"]["before"]["ece"], record["test"]["after"]["ece"])
+    return record
+
+
 def _contract(config: TrainConfig, ds: PatchDataset, scaling: dict, mean: list[float], std: list[float],
               metrics: dict[str, Any], chosen_on: dict[str, float], command: str | None) -> ModelContract:
     """What the saved model expects and how it was made."""
@@ -420,6 +434,8 @@ def _contract(config: TrainConfig, ds: PatchDataset, scaling: dict, mean: list[f
             "test_macro_f1": metrics["test"]["macro_f1"],
         },
         s2lc_version=__version__,
+        temperature=metrics["calibration"]["temperature"],
+        calibration=metrics["calibration"],
     )
 
 
@@ -433,7 +449,8 @@ def train(
 ) -> dict[str, Any]:
     """Train a classifier and write the checkpoint, metrics and figures into ``out_dir``.
 
-    Writes ``model.safetensors`` (the epoch best on validation), ``metrics.json``,
+    Writes ``model.safetensors`` (the epoch best on validation, its temperature fitted on
+    validation), ``metrics.json`` (with ``calibration``: the temperature, NLL and ECE before and after),
     ``curves.png``, ``confusion.png``, ``samples.png``, and ``state.pt`` (for resuming).
 
     Args:
@@ -498,6 +515,7 @@ def train(
         "best_epoch": best["epoch"], **chosen_on, "test_accuracy": report["accuracy"],
         "test_accuracy_tta8": report_tta["accuracy"], "test": report,
         "split_sizes": {"train": len(train_idx), "val": len(val_idx), "test": len(test_idx)},
+        "calibration": _calibration(final, d, ds, test_idx, run),
         "history": run.history,
     }
     contract = _contract(config, ds, scaling, mean, std, metrics, chosen_on, command)
