@@ -9,6 +9,7 @@ import pyogrio
 import pytest
 import rasterio
 from click.testing import CliRunner
+from rasterio.transform import from_origin
 from test_change import AFTER, BEFORE, CONF_AFTER, CONF_BEFORE, HA, T1, T2, write_map
 
 from s2lc import change
@@ -16,7 +17,7 @@ from s2lc.change import FLIP, SPECTRAL, UNCERTAIN, UNCHANGED, Evidence, change_m
 from s2lc.change.evidence import CellStatistics
 from s2lc.cli.main import cli
 from s2lc.legend import EUROSAT_CLASSES
-from s2lc.testing import make_product
+from s2lc.testing import CRS, ORIGIN, make_product
 
 from toymodel import brightness_model
 
@@ -138,9 +139,17 @@ def _scene(size=192, built=False):
 
 @pytest.fixture(scope="module")
 def scenes(tmp_path_factory):
+    """A Level-1C product, and a year later the same grid as a GeoTIFF of B04, B03, B02 with a block built over."""
     root = tmp_path_factory.mktemp("scenes")
     first = make_product(root / "a", "L1C", "02.09", size=192, cloud_fraction=0, scene=_scene())
-    second = make_product(root / "b", "L1C", "04.00", size=192, cloud_fraction=0, scene=_scene(built=True))
+    second = root / "b" / "scene_20210411.tif"
+    second.parent.mkdir()
+    profile = dict(driver="GTiff", width=192, height=192, count=3, dtype="uint16", crs=CRS,
+                   transform=from_origin(*ORIGIN, 10, 10))
+    with rasterio.open(second, "w", **profile) as dst:
+        dst.write(_scene(built=True).astype(np.uint16))
+        dst.descriptions = ("B04", "B03", "B02")
+        dst.update_tags(SENSING_DATE="20210411")
     model = brightness_model(root / "toy.safetensors")
     return first, second, model
 
