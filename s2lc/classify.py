@@ -37,6 +37,7 @@ from s2lc.tiling import Strip, TileGrid
 from s2lc.writers import count_codes
 
 if TYPE_CHECKING:
+    from s2lc.checkpoint import LoadedModel
     from s2lc.product import Product
 
 __all__ = ["Classification", "OUTPUT_SUFFIXES", "classify", "load_model", "output_files", "output_paths"]
@@ -504,9 +505,10 @@ def _provenance(prod: "Product", loaded, legend: Legend, stats: dict[str, Any], 
 
 def _load(model, device: str, precision: str, max_cloud: float, stride: int):
     """The model for inference, its device and autocast dtype, once the parameters are known to be usable."""
+    from s2lc.checkpoint import LoadedModel
     from s2lc.inference import resolve_device, resolve_precision
 
-    loaded = load_model(model)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model)
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)  # validates the name early
     if not 0 <= max_cloud <= 1:
@@ -535,7 +537,7 @@ def _label(prod: "Product", loaded, grid: TileGrid, rows_per_strip: int, max_clo
 @gdal_env()  # s2lc's GDAL configuration, as on the command line (the read-ahead thread enters it itself)
 def classify(
     product: "str | os.PathLike | Product",
-    model: str | os.PathLike | None = None,
+    model: "str | os.PathLike | LoadedModel | None" = None,
     *,
     device: str = "auto",
     batch_size: int = 256,
@@ -557,7 +559,8 @@ def classify(
     Args:
         product: ``.SAFE`` folder, zipped ``.SAFE`` or GeoTIFF, or a product already opened with
             :func:`s2lc.product.open_product` (then ``bands`` and ``clouds`` are ignored and it stays open).
-        model: checkpoint path; the shipped EuroSAT model when None.
+        model: checkpoint path, or one already loaded with :func:`load_model`; the shipped
+            EuroSAT model when None.
         device: ``auto``, ``cpu`` or ``cuda``.
         batch_size: patches per inference batch.
         stride: pixels between patch origins; 64 (no overlap) or a divisor of the patch size for

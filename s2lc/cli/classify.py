@@ -9,8 +9,8 @@ import click
 from s2lc.cli.main import classify_options, output_folder, parse_bands_option, progress_enabled, summary_enabled
 
 
-@click.command(short_help="Classify a Sentinel-2 product into a land-cover map.")
-@click.argument("product", type=click.Path(exists=True), required=False)
+@click.command(short_help="Classify Sentinel-2 products into land-cover maps.")
+@click.argument("products", nargs=-1, metavar="PRODUCT [PRODUCT ...]")
 @click.option("--demo", is_flag=True, help="Classify the small real scene shipped with s2lc (a Level-1C crop of T33UUU) "
                                           "instead of PRODUCT.")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -23,24 +23,51 @@ from s2lc.cli.main import classify_options, output_folder, parse_bands_option, p
                    "recorded in the outputs, so `s2lc change` can order the maps.")
 @click.option("--no-polygons", is_flag=True, help="Skip the GeoPackage of polygons.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--skip-existing", is_flag=True, help="Several products: skip a product whose outputs all exist "
+                                                     "(a rerun continues where a stopped one ended).")
+@click.option("--cluster", default=None, metavar="local[:N]",
+              help="Several products: run them on a Dask LocalCluster of N worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Several products: run them on a running Dask cluster (tcp://host:8786, or a scheduler file).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary (provenance, areas, outputs) as JSON on stdout.")
-def classify(product, demo, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands, sensing_time,
-             no_polygons, overwrite, as_json):
+def classify(products, demo, out_dir, model, device, precision, tta, batch_size, stride, max_cloud, clouds, bands,
+             sensing_time, no_polygons, overwrite, skip_existing, cluster, scheduler, as_json):
     """Classify PRODUCT (.SAFE folder or zip, or a GeoTIFF), or with --demo the scene shipped with
     s2lc, into OUT: <id>_landcover.tif (+ .qml), <id>_confidence.tif, <id>_landcover.gpkg,
-    <id>_quicklook.png and <id>_landcover.json."""
+    <id>_quicklook.png and <id>_landcover.json.
+
+    Several products (paths, globs such as 'data/*.SAFE', or @list.txt with one a line): each
+    goes to OUT/<id>/, one task each, in this process or on a Dask cluster (--cluster,
+    --scheduler), and OUT/batch_summary.csv and .json list every product. A product that fails is
+    reported and the others go on; the exit status is then 1."""
     from s2lc.classify import classify as run
     from s2lc.classify import output_files, output_paths
     from s2lc.files import check_outputs
     from s2lc.product import open_product
 
-    if demo == (product is not None):
+    if demo == bool(products):
         raise click.UsageError("give either PRODUCT or --demo" if demo else "missing PRODUCT (or --demo for the shipped scene)")
     if demo:
         from s2lc.demo import demo_product
 
-        product = demo_product()
+        products = (str(demo_product()),)
+    from s2lc.batch import expand_inputs
+    from s2lc.errors import ArgumentError
+
+    try:
+        found = expand_inputs(products)
+    except ArgumentError as exc:
+        raise click.UsageError(str(exc)) from None
+    options = dict(model=model, device=device, batch_size=batch_size, stride=int(stride), max_cloud=max_cloud,
+                   precision=precision, tta=tta, bands=bands, clouds=clouds)
+    if len(found) > 1:
+        if sensing_time is not None:
+            raise click.UsageError("--date applies to one product; classify undated GeoTIFFs one at a time")
+        _classify_batch(found, out_dir, options, no_polygons=no_polygons, overwrite=overwrite,
+                        skip_existing=skip_existing, cluster=cluster, scheduler=scheduler, as_json=as_json)
+        return
+    product = found[0]
 
     with output_folder(out_dir) as out, open_product(product, bands=bands, clouds=clouds,
                                                          sensing_time=sensing_time) as prod:
@@ -62,3 +89,35 @@ def classify(product, demo, out_dir, model, device, precision, tta, batch_size, 
             click.echo("largest classes: " + ", ".join(f"{n} {a:,.0f} ha" for a, n in top), err=True)
         others = [p for p in output_files(paths) if p != paths["map"] and p.exists()]
         click.echo(f"wrote {paths['map']} and {len(others)} more files to {out}", err=True)
+
+
+def _classify_batch(products, out_dir, options, *, no_polygons, overwrite, skip_existing, cluster, scheduler, as_json):
+    """Several products: one task each, and the batch summary (exit 1 when one failed)."""
+    from s2lc.batch import BATCH_SUMMARY, classify_many, start_client
+
+    if options.pop("bands") is not None:
+        raise click.UsageError("--bands applies to one GeoTIFF; classify GeoTIFFs with undescribed bands one at a time")
+    client = start_client(cluster, scheduler)
+    try:
+        if client is not None:
+            click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
+        with output_folder(out_dir) as out:
+            table = classify_many(products, out, client=client, skip_existing=skip_existing, overwrite=overwrite,
+                                  polygons=not no_polygons, progress=progress_enabled(), **options)
+    finally:
+        if client is not None:
+            cluster_obj = client.cluster
+            client.close()
+            if cluster_obj is not None and cluster is not None:
+                cluster_obj.close()
+    if as_json:
+        click.echo(json.dumps({"products": table.to_dict(orient="records")}, indent=2, default=str))
+    elif summary_enabled():
+        for row in table.itertuples():
+            if row.status == "failed":
+                click.echo(f"{row.product}: failed: {row.error}", err=True)
+        counts = table["status"].value_counts()
+        click.echo(f"{len(table)} products: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
+                   f"{counts.get('failed', 0)} failed; summary in {out / BATCH_SUMMARY[0]}", err=True)
+    if (table["status"] == "failed").any():
+        raise SystemExit(1)
