@@ -24,9 +24,11 @@ import glob
 import json
 import logging
 import os
+import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +38,8 @@ from s2lc.naming import OUTPUT_SUFFIXES
 if TYPE_CHECKING:
     import pandas
 
-__all__ = ["BATCH_SUMMARY", "classify_many", "expand_inputs", "product_id", "start_client"]
+__all__ = ["BATCH_SUMMARY", "change_many", "classify_many", "dask_client", "expand_inputs", "group_maps", "map_tile",
+           "product_id", "start_client"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,10 @@ logger = logging.getLogger(__name__)
 BATCH_SUMMARY = ("batch_summary.csv", "batch_summary.json")
 _MODELS: dict[tuple[str, int, int] | None, Any] = {}  # per process: the model each task reuses
 _GLOB_CHARS = frozenset("*?[")
+#: The MGRS tile in a product id: ``…_T33UUU_…``.
+_TILE_RE = re.compile(r"_(T\d{2}[A-Z]{3})(?:_|$)")
+#: The group of maps whose product id names no tile.
+UNTILED = "untiled"
 
 
 def expand_inputs(items: Sequence[str | os.PathLike]) -> list[Path]:
@@ -137,10 +144,13 @@ def _classify_task(product: str, out_dir: str, model: str | None, options: dict[
     expected = _expected(out, pid, polygons)
     if skip_existing and all(p.exists() for p in expected):
         return {**row, "status": "skipped", "outputs": {p.name: str(p) for p in expected}}
-    if threads:
+    if threads:  # this worker's share of the cores, for torch and for decoding
         import torch
 
+        from s2lc import product as product_module
+
         torch.set_num_threads(threads)
+        product_module.DECODE_THREADS = threads
     t0 = time.perf_counter()
     _clear_scratch(out)
     # some outputs but not all: a run killed while renaming them into place; this one replaces them
@@ -187,6 +197,21 @@ def start_client(cluster: str | None = None, scheduler: str | None = None):
     return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"))
 
 
+@contextmanager
+def dask_client(cluster: str | None = None, scheduler: str | None = None) -> Iterator[Any]:
+    """:func:`start_client` as a context: the client (None without ``cluster`` or ``scheduler``),
+    closed at the end, and the LocalCluster it started with it."""
+    client = start_client(cluster, scheduler)
+    try:
+        yield client
+    finally:
+        if client is not None:
+            started = client.cluster if cluster is not None else None
+            client.close()
+            if started is not None:
+                started.close()
+
+
 def classify_many(products: Sequence[str | os.PathLike], out_dir: str | os.PathLike, model: str | os.PathLike | None = None,
                   *, client=None, skip_existing: bool = False, overwrite: bool = False, polygons: bool = True,
                   progress: bool = False, **classify_options: Any) -> pandas.DataFrame:
@@ -203,6 +228,9 @@ def classify_many(products: Sequence[str | os.PathLike], out_dir: str | os.PathL
         progress: one bar over the products on stderr.
         classify_options: :func:`s2lc.classify.classify`'s (``stride``, ``device``, …).
 
+    Raises:
+        ArgumentError: two products of one product id (their outputs would share a folder).
+
     Returns:
         One row per product, in the order given: ``product``, ``product_id``, ``status``
         (``done``, ``skipped``, ``failed``), ``seconds``, ``outputs`` (kind → path) and ``error``
@@ -213,8 +241,13 @@ def classify_many(products: Sequence[str | os.PathLike], out_dir: str | os.PathL
 
     from s2lc.files import make_folder
 
-    out = make_folder(out_dir)
     paths = [str(Path(p)) for p in products]
+    ids: dict[str, str] = {}
+    for p in paths:
+        if product_id(p) in ids:
+            raise ArgumentError(f"{ids[product_id(p)]} and {p} are both product {product_id(p)}; give each product once")
+        ids[product_id(p)] = p
+    out = make_folder(out_dir)
     args = (str(out), None if model is None else str(model), dict(classify_options), skip_existing, overwrite,
             polygons)
     rows: dict[str, dict[str, Any]] = {}
@@ -253,12 +286,97 @@ def _run_on(client, paths: list[str], args: tuple, bar) -> dict[str, dict[str, A
     return rows
 
 
-def _write_summary(out: Path, table: pandas.DataFrame) -> None:
+def _write_summary(out: Path, table: pandas.DataFrame, key: str = "products") -> None:
     from s2lc import writers
 
     csv_table = table.assign(outputs=[json.dumps(o) for o in table["outputs"]])
     # the summary of the latest run replaces an earlier run's
     writers.write_text(out / BATCH_SUMMARY[0], csv_table.to_csv(index=False), overwrite=True)
-    writers.write_json(out / BATCH_SUMMARY[1], {"products": table.to_dict(orient="records"),
+    writers.write_json(out / BATCH_SUMMARY[1], {key: table.to_dict(orient="records"),
                                                 "counts": table["status"].value_counts().to_dict()}, overwrite=True)
+
+
+def map_tile(path: str | os.PathLike) -> str:
+    """The MGRS tile of a map written by ``s2lc classify`` (from its ``S2LC_PRODUCT_ID``), or
+    :data:`UNTILED`."""
+    import rasterio
+
+    with rasterio.open(path) as src:
+        match = _TILE_RE.search(src.tags().get("S2LC_PRODUCT_ID", ""))
+    return match.group(1) if match else UNTILED
+
+
+def group_maps(paths: Sequence[str | os.PathLike]) -> dict[str, list[Path]]:
+    """Maps by tile (:func:`map_tile`), tiles in name order; a tile's maps in the order given
+    (:func:`s2lc.change.time_series` orders them by date)."""
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        groups.setdefault(map_tile(path), []).append(Path(path))
+    return dict(sorted(groups.items()))
+
+
+def _change_task(tile: str, maps: list[str], out_dir: str, options: dict[str, Any], overwrite: bool) -> dict[str, Any]:
+    """One tile's comparison (two maps) or series (more), start to end; never raises for its own errors."""
+    from s2lc import change
+
+    row: dict[str, Any] = {"tile": tile, "maps": len(maps), "status": "", "seconds": 0.0, "outputs": {}, "error": None}
+    if len(maps) < 2:
+        return {**row, "status": "skipped", "error": f"{maps[0]}: the only map of tile {tile}; nothing to compare"}
+    t0 = time.perf_counter()
+    out = Path(out_dir) / tile
+    _clear_scratch(out)
+    try:
+        result = change.compare(*maps, **options) if len(maps) == 2 else change.time_series(maps, **options)
+        row.update(status="done", outputs={k: str(p) for k, p in result.save(out, overwrite=overwrite).items()})
+    except (S2lcError, OSError) as exc:
+        row.update(status="failed", error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
+def change_many(groups: dict[str, Sequence[str | os.PathLike]], out_dir: str | os.PathLike, *, client=None,
+                overwrite: bool = False, progress: bool = False, **change_options: Any) -> pandas.DataFrame:
+    """Each tile's comparison or series as one task, into ``<out_dir>/<tile>/``, and the batch summary.
+
+    Args:
+        groups: tile → its maps (:func:`group_maps`).
+        out_dir: the output folder (created if needed).
+        client: a ``dask.distributed.Client``; None: one tile after another in this process.
+        overwrite: as :meth:`s2lc.change.ChangeResult.save`.
+        progress: one bar over the tiles.
+        change_options: :func:`s2lc.change.compare`'s (``align``, ``min_confidence``, …).
+
+    Returns:
+        One row per tile: ``tile``, ``maps``, ``status`` (``done``, ``skipped``: one map only,
+        ``failed``), ``seconds``, ``outputs``, ``error``; also :data:`BATCH_SUMMARY` in ``out_dir``.
+    """
+    import pandas as pd
+    from tqdm import tqdm
+
+    from s2lc.files import make_folder
+
+    out = make_folder(out_dir)
+    tasks = {tile: [str(p) for p in maps] for tile, maps in groups.items()}
+    args = (str(out), dict(change_options), overwrite)
+    rows: dict[str, dict[str, Any]] = {}
+    with tqdm(total=len(tasks), desc="tiles", unit="tile", disable=not progress) as bar:
+        if client is None:
+            for tile, maps in tasks.items():
+                rows[tile] = _change_task(tile, maps, *args)
+                bar.update()
+        else:
+            from distributed import as_completed
+
+            futures = {client.submit(_change_task, tile, maps, *args, pure=False): tile for tile, maps in tasks.items()}
+            for future in as_completed(futures):
+                tile = futures[future]
+                try:
+                    rows[tile] = future.result()
+                except Exception as exc:  # the cluster lost the task
+                    rows[tile] = {"tile": tile, "maps": len(tasks[tile]), "status": "failed", "seconds": 0.0,
+                                  "outputs": {}, "error": f"the cluster lost the task: {exc}"}
+                bar.update()
+    table = pd.DataFrame([rows[t] for t in tasks], columns=["tile", "maps", "status", "seconds", "outputs", "error"])
+    _write_summary(out, table, "tiles")
+    return table
 

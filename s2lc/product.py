@@ -47,6 +47,9 @@ logger = logging.getLogger(__name__)
 
 #: What the numbers of :meth:`Product.read` mean.
 UNITS = "reflectance x 10000 (DN in the pre-04.00 convention: offset removed), float32, NaN = no data"
+#: Threads that decode a product's bands side by side; None: one per core. A process that shares
+#: the machine with others (a Dask worker, :mod:`s2lc.batch`) sets its share.
+DECODE_THREADS: int | None = None
 #: Pixels of the 10 m grid per strip when :meth:`Product.info` scans the masks.
 _STRIP_PIXELS = 1 << 24
 
@@ -125,7 +128,7 @@ class Product:
             return [read(r) for r in refs]
         if self._decoders is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-            self._decoders = ThreadPoolExecutor(max_workers=cores, thread_name_prefix="s2lc-decode")
+            self._decoders = ThreadPoolExecutor(max_workers=DECODE_THREADS or cores, thread_name_prefix="s2lc-decode")
         return list(self._decoders.map(read, refs))
 
     @property

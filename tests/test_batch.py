@@ -136,3 +136,46 @@ def test_a_worker_killed_mid_run_leaves_no_partial_file_and_every_product_ends_d
         pid = product_id(p)
         files = sorted(f.name for f in (tmp_path / pid).iterdir())
         assert f"{pid}_landcover.tif" in files and f"{pid}_landcover.json" in files
+
+
+def _tile_map(folder, tile, when, data, conf):
+    from test_change import CLASSES, CRS_UTM, TRANSFORM, tags
+
+    from s2lc import writers
+
+    t = tags(when)
+    t["S2LC_PRODUCT_ID"] = t["S2LC_PRODUCT_ID"].replace("T33UUU", tile)
+    path = folder / f"{t['S2LC_PRODUCT_ID']}_landcover.tif"
+    writers.write_class_map(path, data, TRANSFORM, CRS_UTM, CLASSES, t)
+    writers.write_confidence(folder / f"{t['S2LC_PRODUCT_ID']}_confidence.tif", conf, TRANSFORM, CRS_UTM, t)
+    return path
+
+
+@pytest.fixture()
+def tiles(tmp_path):
+    from test_change import AFTER, BEFORE, CONF_AFTER, CONF_BEFORE, T1, T2, T3
+
+    maps = tmp_path / "maps"
+    (maps / "deep").mkdir(parents=True)
+    for tile in ("T33UUU", "T32TQM"):
+        _tile_map(maps, tile, T1, BEFORE, CONF_BEFORE)
+        _tile_map(maps / "deep", tile, T2, AFTER, CONF_AFTER)
+    _tile_map(maps, "T33UUU", T3, BEFORE, CONF_BEFORE)  # three dates of one tile: a series
+    _tile_map(maps, "T31UFU", T1, BEFORE, CONF_BEFORE)  # one date only
+    return maps
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_a_folder_of_maps_of_several_tiles_is_compared_tile_by_tile(tiles, tmp_path, client, on_cluster):
+    out = tmp_path / "out"
+    args = ["-q", "change", str(tiles), "-o", str(out), "--min-area", "0"]
+    if on_cluster:
+        args += ["--scheduler", client.scheduler.address]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    rows = {x["tile"]: x for x in json.loads((out / BATCH_SUMMARY[1]).read_text())["tiles"]}
+    assert {t: x["status"] for t, x in rows.items()} == {"T31UFU": "skipped", "T32TQM": "done", "T33UUU": "done"}
+    assert (rows["T32TQM"]["maps"], rows["T33UUU"]["maps"]) == (2, 3)
+    assert (out / "T32TQM" / "change_20200406_20210411.tif").exists()
+    assert (out / "T33UUU" / "trajectory_20200406_20220406.tif").exists()
+    assert "the only map of tile T31UFU" in rows["T31UFU"]["error"] and no_scratch(out)

@@ -325,7 +325,7 @@ def test_cli_classify_and_exit_codes(tmp_path, l1c, toy):
     r = runner.invoke(cli, ["classify", str(l1c), "-o", str(out), "--model", str(toy), "--device", "tpu"])
     assert r.exit_code == 2
     r = runner.invoke(cli, ["classify", str(tmp_path / "nope.SAFE"), "-o", str(out), "--model", str(toy)])
-    assert r.exit_code == 2 and "nope.SAFE' does not exist" in r.output and len(r.output.strip().splitlines()) == 1
+    assert r.exit_code == 2 and "nope.SAFE: no such file or folder" in r.output and len(r.output.strip().splitlines()) == 1
     r = runner.invoke(cli, ["classify", str(l1c), "-o", str(tmp_path / "m"), "--model", str(tmp_path / "none.safetensors")])
     assert r.exit_code == 2 and "'--model'" in r.output and "none.safetensors' does not exist" in r.output
     assert len(r.output.strip().splitlines()) == 1 and not (tmp_path / "m").exists()

@@ -8,7 +8,7 @@ import click
 
 from s2lc.change.evidence import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_MAGNITUDE
 from s2lc.change.polygons import DEFAULT_MIN_AREA_HA
-from s2lc.cli.main import classify_options, output_folder, parse_bands_option, progress_enabled, summary_enabled
+from s2lc.cli.main import classify_options, echo_batch, output_folder, parse_bands_option, progress_enabled, summary_enabled
 
 
 @click.command(short_help="What changed between land-cover maps (or scenes) of two or more dates.")
@@ -29,10 +29,14 @@ from s2lc.cli.main import classify_options, output_folder, parse_bands_option, p
 @classify_options("Scenes only: ")
 @click.option("--bands", callback=parse_bands_option, default=None,
               help="Scenes only, GeoTIFFs: band ids to indexes, e.g. B04=1,B03=2,B02=3.")
+@click.option("--cluster", default=None, metavar="local[:N]",
+              help="Maps of several tiles: run each tile as a task on a Dask LocalCluster of N worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Maps of several tiles: run each tile as a task on a running Dask cluster.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def change(maps, out_dir, align, allow_model_mismatch, min_confidence, min_magnitude, min_area_ha, model, device,
-           precision, tta, batch_size, stride, max_cloud, clouds, bands, overwrite, as_json):
+           precision, tta, batch_size, stride, max_cloud, clouds, bands, cluster, scheduler, overwrite, as_json):
     """Compare classification maps written by `s2lc classify` (<id>_landcover.tif), or two
     scenes (.SAFE folders or zips, GeoTIFFs of bands), which are classified first (their maps
     are written to OUT too) and whose bands weigh in: a transition without spectral change is
@@ -46,6 +50,11 @@ def change(maps, out_dir, align, allow_model_mismatch, min_confidence, min_magni
     and the next and for the first and the last, plus trajectory_<first>_<last>.tif, .gpkg and
     .png (changes per pixel, flicker flagged) and series_<first>_<last>.json.
 
+    A folder stands for the maps in it (*_landcover.tif, searched recursively). Maps of several
+    tiles (from their product ids) are grouped by tile, and each tile's comparison or series is
+    one task, into OUT/<tile>/, listed in OUT/batch_summary.csv and .json (--cluster, --scheduler
+    run the tasks on Dask).
+
     A transition counts as change only where both dates' confidence reaches --min-confidence;
     below, it is uncertain. Cloud, snow and no-data pixels claim no change. Maps must share
     legend, model and grid (see --align, --allow-model-mismatch).
@@ -54,6 +63,7 @@ def change(maps, out_dir, align, allow_model_mismatch, min_confidence, min_magni
 
     from s2lc import change as lib
 
+    maps = _expand(maps)
     if len(maps) < 2:
         raise click.UsageError("give at least two maps: BEFORE.tif AFTER.tif [MORE.tif ...]")
     resolved = [Path(m).resolve() for m in maps]
@@ -64,6 +74,14 @@ def change(maps, out_dir, align, allow_model_mismatch, min_confidence, min_magni
     gates = {"min_confidence": min_confidence, "min_area_ha": min_area_ha}
     scenes = [m for m in maps if not lib.is_map(m)]
     made = ()
+    if not scenes:
+        from s2lc.batch import group_maps
+
+        groups = group_maps(maps)
+        if len(groups) > 1:
+            _change_batch(groups, out_dir, cluster, scheduler, overwrite, as_json, align=align,
+                          allow_model_mismatch=allow_model_mismatch, **gates)
+            return
     if scenes:
         if len(maps) > 2:
             raise click.UsageError(f"{scenes[0]} is not a map written by `s2lc classify`; a series takes maps: "
@@ -130,3 +148,32 @@ def _pair_line(result) -> str:
     if top:
         text += "; largest: " + ", ".join(f"{t['label']} {t['area_ha']:,.2f} ha" for t in top)
     return text
+
+
+def _expand(inputs) -> list[str]:
+    """Inputs as given, a folder that is not a product standing for the maps in it."""
+    from pathlib import Path
+
+    out = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir() and not path.name.upper().endswith(".SAFE") and not any(path.glob("MTD_MSI*.xml")):
+            found = sorted(str(p) for p in path.rglob("*_landcover.tif"))
+            if not found:
+                raise click.UsageError(f"{path}: holds no map (*_landcover.tif); give maps, a folder of maps or scenes")
+            out += found
+        else:
+            out.append(str(item))
+    return out
+
+
+def _change_batch(groups, out_dir, cluster, scheduler, overwrite, as_json, **options) -> None:
+    """Maps of several tiles: each tile a task; exit 1 when one failed."""
+    from s2lc.batch import BATCH_SUMMARY, change_many, dask_client
+
+    with dask_client(cluster, scheduler) as client:
+        if client is not None:
+            click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
+        with output_folder(out_dir) as out:
+            table = change_many(groups, out, client=client, overwrite=overwrite, progress=progress_enabled(), **options)
+    echo_batch(table, "tile", "tiles", out / BATCH_SUMMARY[0], as_json)

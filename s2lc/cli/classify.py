@@ -6,7 +6,7 @@ import json
 
 import click
 
-from s2lc.cli.main import classify_options, output_folder, parse_bands_option, progress_enabled, summary_enabled
+from s2lc.cli.main import classify_options, echo_batch, output_folder, parse_bands_option, progress_enabled, summary_enabled
 
 
 @click.command(short_help="Classify Sentinel-2 products into land-cover maps.")
@@ -93,31 +93,14 @@ def classify(products, demo, out_dir, model, device, precision, tta, batch_size,
 
 def _classify_batch(products, out_dir, options, *, no_polygons, overwrite, skip_existing, cluster, scheduler, as_json):
     """Several products: one task each, and the batch summary (exit 1 when one failed)."""
-    from s2lc.batch import BATCH_SUMMARY, classify_many, start_client
+    from s2lc.batch import BATCH_SUMMARY, classify_many, dask_client
 
     if options.pop("bands") is not None:
         raise click.UsageError("--bands applies to one GeoTIFF; classify GeoTIFFs with undescribed bands one at a time")
-    client = start_client(cluster, scheduler)
-    try:
+    with dask_client(cluster, scheduler) as client:
         if client is not None:
             click.echo(f"Dask dashboard: {client.dashboard_link}", err=True)
         with output_folder(out_dir) as out:
             table = classify_many(products, out, client=client, skip_existing=skip_existing, overwrite=overwrite,
                                   polygons=not no_polygons, progress=progress_enabled(), **options)
-    finally:
-        if client is not None:
-            cluster_obj = client.cluster
-            client.close()
-            if cluster_obj is not None and cluster is not None:
-                cluster_obj.close()
-    if as_json:
-        click.echo(json.dumps({"products": table.to_dict(orient="records")}, indent=2, default=str))
-    elif summary_enabled():
-        for row in table.itertuples():
-            if row.status == "failed":
-                click.echo(f"{row.product}: failed: {row.error}", err=True)
-        counts = table["status"].value_counts()
-        click.echo(f"{len(table)} products: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
-                   f"{counts.get('failed', 0)} failed; summary in {out / BATCH_SUMMARY[0]}", err=True)
-    if (table["status"] == "failed").any():
-        raise SystemExit(1)
+    echo_batch(table, "product", "products", out / BATCH_SUMMARY[0], as_json)

@@ -28,8 +28,8 @@ from s2lc.errors import ArgumentError, DependencyError, S2lcError
 from s2lc.gdal import gdal_env
 from s2lc.options import Clouds, parse_bands
 
-__all__ = ["FLAGS", "choice", "classify_options", "cli", "clouds_option", "flag_spelling", "parse_bands_option",
-           "progress_enabled", "summary_enabled"]
+__all__ = ["FLAGS", "choice", "classify_options", "cli", "clouds_option", "echo_batch", "flag_spelling",
+           "parse_bands_option", "progress_enabled", "summary_enabled"]
 
 
 def choice(kind: type[StrEnum]) -> click.Choice:
@@ -77,6 +77,24 @@ def classify_options(prefix: str = "") -> Callable:
         return f
 
     return apply
+
+
+def echo_batch(table, key: str, what: str, summary: Path, as_json: bool) -> None:
+    """Report a batch (:mod:`s2lc.batch`): its rows as JSON on stdout, or on stderr each row that
+    did not finish and the counts; exit 1 when one failed."""
+    import json
+
+    if as_json:
+        click.echo(json.dumps({what: table.to_dict(orient="records")}, indent=2, default=str))
+    elif summary_enabled():
+        for row in table.itertuples():
+            if row.status != "done" and row.error:
+                click.echo(f"{getattr(row, key)}: {row.status}: {row.error}", err=True)
+        counts = table["status"].value_counts()
+        click.echo(f"{len(table)} {what}: {counts.get('done', 0)} done, {counts.get('skipped', 0)} skipped, "
+                   f"{counts.get('failed', 0)} failed; summary in {summary}", err=True)
+    if (table["status"] == "failed").any():
+        raise SystemExit(1)
 
 
 def parse_bands_option(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> dict[str, int] | None:
