@@ -90,6 +90,10 @@ def _probe_writable(folder: Path) -> None:
         raise OutputError(f"output folder {folder} is not writable ({exc.strerror}); choose another output folder") from exc
 
 
+#: Characters of the first output's name that name its hidden staging folder.
+_SCRATCH_NAME = 24
+
+
 @contextmanager
 def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Iterator[Callable[[Path], Path]]:
     """Write a set of outputs all or nothing.
@@ -122,7 +126,10 @@ def staged_outputs(paths: Sequence[str | os.PathLike], overwrite: bool) -> Itera
     try:
         try:
             for folder in dict.fromkeys(p.parent for p in paths):
-                scratch[folder] = Path(tempfile.mkdtemp(prefix=f".{paths[0].name}.", suffix=".s2lc-tmp", dir=folder))
+                # the name cut short: a GeoPackage staged inside another staging folder must stay
+                # under SQLite's 512-character path limit however long the product ids are
+                scratch[folder] = Path(tempfile.mkdtemp(prefix=f".{paths[0].name[:_SCRATCH_NAME]}.", suffix=".s2lc-tmp",
+                                                        dir=folder))
         except OSError as exc:
             raise OutputError(f"cannot write in {folder} ({exc.strerror}); choose another output folder") from exc
 

@@ -213,3 +213,23 @@ def test_a_write_error_in_a_folder_of_the_users_leaves_it_as_it_was(tmp_path):
     r = _limited(4096, "-q", "classify", str(crop), "-o", str(out), "--clouds", "none")
     assert r.returncode == 1 and "cannot write" in r.stderr
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
+
+
+def test_a_geopackage_with_a_long_name_in_a_deep_folder_is_written(tmp_path):
+    """Staging folders nest (a GeoPackage staged inside a set's staging folder); with long product
+    ids their names once pushed the path past SQLite's 512 characters."""
+    import geopandas as gpd
+    import shapely
+
+    from s2lc import writers
+    from s2lc.files import staged_outputs
+
+    deep = tmp_path / ("d" * 80) / ("e" * 80)
+    deep.mkdir(parents=True)
+    name = "change_" + "S2B_MSIL1C_20200406T101559_N0209_R065_T33UUU_20200406T130159_" * 2
+    gpkg = deep / f"{name}.gpkg"
+    gdf = gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs="EPSG:32633")
+    with staged_outputs([deep / f"{name}.tif", gpkg], overwrite=False) as stage:
+        stage(deep / f"{name}.tif").write_bytes(b"x")
+        writers.write_gpkg(stage(gpkg), gdf, "layer", "<qgis/>", "<sld/>")
+    assert len(str(gpkg)) > 300 and gpkg.is_file()
