@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from s2lc import writers
-from s2lc.change.core import NODATA, _transition_class, transition_classes
+from s2lc.change.core import FIRST_TRANSITION, NODATA, _transition_class, transition_classes
 from s2lc.change.evidence import FLIP, SPECTRAL, UNCERTAIN
 
 if TYPE_CHECKING:
@@ -59,20 +59,18 @@ def pair_polygons(result: ChangeResult, min_area_ha: float = DEFAULT_MIN_AREA_HA
     columns = _confidences(result, codes.shape)
     magnitude = result.evidence.magnitude_pixels(codes.shape) if result.evidence is not None else None
     columns["magnitude"] = magnitude if magnitude is not None else np.full(codes.shape, np.nan, np.float32)
-    trans = {code: pair for code, pair in pairs.items()}
     from_to = {
-        "from_code": {c: a.code for c, (a, _) in trans.items()}, "from_class": {c: a.name for c, (a, _) in trans.items()},
-        "to_code": {c: b.code for c, (_, b) in trans.items()}, "to_class": {c: b.name for c, (_, b) in trans.items()},
+        "from_code": {c: a.code for c, (a, _) in pairs.items()}, "from_class": {c: a.name for c, (a, _) in pairs.items()},
+        "to_code": {c: b.code for c, (_, b) in pairs.items()}, "to_class": {c: b.name for c, (_, b) in pairs.items()},
     }
-    legend = [c for c in result.polygon_classes() if c.code in pairs]
+    transitions = [_transition_class(code, a, b) for code, (a, b) in pairs.items()]
     frames = []
-    for status, data in (("change", np.where((reported >= 3) & (reported < SPECTRAL), reported, NODATA)),
+    for status, data in (("change", np.where((reported >= FIRST_TRANSITION) & (reported < SPECTRAL), reported, NODATA)),
                          ("uncertain", np.where(reported == UNCERTAIN, codes, NODATA)),
                          ("flip", np.where(reported == FLIP, codes, NODATA))):
         if not data.any():
             continue
-        classes = legend if status == "change" else [c for c in _transition_legend(result) if c.code in set(np.unique(data))]
-        gdf = writers.polygons(data.astype(np.uint8), result.transform, result.crs, classes, confidence=columns,
+        gdf = writers.polygons(data.astype(np.uint8), result.transform, result.crs, transitions, confidence=columns,
                                extra_codes=from_to, nodata=NODATA)
         gdf = gdf.rename(columns={"class_code": "transition_code", "class_name": "change"})
         gdf.insert(0, "status", status)
@@ -103,7 +101,3 @@ def pair_polygons(result: ChangeResult, min_area_ha: float = DEFAULT_MIN_AREA_HA
     gdf["transition_code"] = gdf["transition_code"].astype("Int32")
     return gpd.GeoDataFrame(gdf[gdf["area_ha"] >= min_area_ha].reset_index(drop=True), geometry="geometry",
                             crs=frames[0].crs)
-
-
-def _transition_legend(result: ChangeResult) -> list:
-    return [_transition_class(code, a, b) for code, (a, b) in transition_classes(result.land).items()]

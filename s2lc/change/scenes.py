@@ -166,10 +166,8 @@ def compare_scenes(
     spectral: dict[str, Any] = {}
     if all(c is not None for c in made) and min_magnitude is not None:
         stride = int(classify_options.get("stride", 64))
-        from s2lc.classify import load_model
-
-        contract_bands = list(load_model(model).contract.bands)
-        magnitude = _magnitude(b, a, (str(before), str(after)), contract_bands, stride,
+        model_bands = made[0].provenance["model"]["bands"]  # the bands classify read
+        magnitude = _magnitude(b, a, (str(before), str(after)), model_bands, stride,
                                {"bands": bands, "clouds": "none"})
         spectral = {"min_magnitude": min_magnitude, "magnitude": magnitude, "cell": stride}
     elif min_magnitude is not None:
