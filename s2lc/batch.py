@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from s2lc.errors import ArgumentError, S2lcError
-from s2lc.naming import OUTPUT_SUFFIXES
+from s2lc.naming import OPTIONAL_OUTPUTS, OUTPUT_SUFFIXES
 
 if TYPE_CHECKING:
     import pandas
 
 __all__ = ["BATCH_SUMMARY", "change_many", "classify_many", "dask_client", "expand_inputs", "group_maps", "map_tile",
-           "product_id", "start_client"]
+           "product_id", "start_client", "tile_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def _cached_model(model: str | os.PathLike | None):
 
 
 def _expected(out: Path, pid: str, polygons: bool) -> list[Path]:
-    kinds = [k for k in OUTPUT_SUFFIXES if polygons or k != "polygons"]
+    kinds = [k for k in OUTPUT_SUFFIXES if (polygons or k != "polygons") and k not in OPTIONAL_OUTPUTS]
     return [out / f"{pid}{OUTPUT_SUFFIXES[k]}" for k in kinds]
 
 
@@ -302,7 +302,12 @@ def map_tile(path: str | os.PathLike) -> str:
     import rasterio
 
     with rasterio.open(path) as src:
-        match = _TILE_RE.search(src.tags().get("S2LC_PRODUCT_ID", ""))
+        return tile_of(src.tags().get("S2LC_PRODUCT_ID", ""))
+
+
+def tile_of(product_id: str) -> str:
+    """The MGRS tile in a product id (``33UVP`` of ``S2A_MSIL1C_…_T33UVP_…``), or :data:`UNTILED`."""
+    match = _TILE_RE.search(product_id)
     return match.group(1) if match else UNTILED
 
 

@@ -59,14 +59,16 @@ def load_model(model: str | os.PathLike | None = None):
 
 
 def _true_colour(prod: "Product") -> np.ndarray | None:
-    """The scene at the quicklook's size, for beside the map; None without B04, B03 and B02."""
+    """The scene at the quicklook's size, (h', w', 4) RGBA, for beside the map and for
+    ``<id>_truecolour.tif``; None without B04, B03 and B02."""
     from s2lc.writers import quicklook_step, true_colour_preview
 
     if not {"B04", "B03", "B02"} <= set(prod.bands_available):
         return None
     h, w = prod.grid.shape
     step = quicklook_step((h, w))  # as write_quicklook decimates the map
-    return true_colour_preview(prod.read_averaged(["B04", "B03", "B02"], (math.ceil(h / step), math.ceil(w / step))))
+    rgb = prod.read_averaged(["B04", "B03", "B02"], (math.ceil(h / step), math.ceil(w / step)))
+    return true_colour_preview(rgb, alpha=True)
 
 
 def output_files(paths: dict[str, Path]) -> list[Path]:
@@ -94,9 +96,9 @@ class Classification:
         stride: cell size in pixels.
         stats: areas per class (hectares), fractions, patch counts, timings.
         provenance: product, model and parameters, as written into every output.
-        true_colour: the scene in true colour at the quicklook's size (B04, B03, B02 averaged,
-            each stretched between its 2nd and 98th percentiles), or None where the product
-            lacks those bands.
+        true_colour: (h', w', 4) uint8 RGBA: the scene in true colour at the quicklook's size
+            (B04, B03, B02 averaged, each stretched between its 2nd and 98th percentiles; alpha
+            0 where it has no data), or None where the product lacks those bands.
     """
 
     class_map: np.ndarray
@@ -109,7 +111,7 @@ class Classification:
     product_id: str
     stats: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
-    true_colour: np.ndarray | None = None  #: (h', w', 3) uint8 scene preview for the quicklook, or None
+    true_colour: np.ndarray | None = None  #: (h', w', 4) uint8 RGBA scene preview, or None
 
     def __repr__(self) -> str:
         h, w = self.class_map.shape
@@ -192,10 +194,23 @@ class Classification:
                                    polygon_qml(self.legend.classes), polygon_sld(self.legend.classes, "landcover"))
             writers.write_quicklook(stage(paths["quicklook"]), self.class_map, self.legend.classes,
                                     f"{self.product_id}\n{self.provenance['model']['name']}",
-                                    true_colour=self.true_colour)
+                                    true_colour=None if self.true_colour is None else self.true_colour[..., :3])
+            if self.true_colour is not None:
+                preview_tags = {k: tags.get(k, "") for k in ("S2LC_PRODUCT_ID", "S2LC_SENSING_TIME")}
+                writers.write_true_colour(stage(paths["true_colour"]), self.true_colour, self._preview_transform(),
+                                          self.crs, preview_tags)
+            else:
+                paths.pop("true_colour")
             summary = {"outputs": {k: p.name for k, p in paths.items()}, "provenance": self.provenance, "stats": self.stats}
             writers.write_json(stage(paths["summary"]), summary)
         return paths
+
+    def _preview_transform(self):
+        """The grid of :attr:`true_colour`: the map's extent in as many cells as the preview has pixels."""
+        from affine import Affine
+
+        (h, w), (ph, pw) = self.class_map.shape, self.true_colour.shape[:2]
+        return self.transform @ Affine.scale(w / pw, h / ph)
 
     def polygons(self):
         """Polygons of adjacent cells of one class (code, name, hectares, mean confidence).

@@ -10,7 +10,7 @@ Constants only; nothing here opens a file.
 
 from __future__ import annotations
 
-__all__ = ["ACCURACY_SUFFIXES", "OUTPUT_SUFFIXES", "PAIR_SUFFIXES", "SERIES_FILES"]
+__all__ = ["ACCURACY_SUFFIXES", "OPTIONAL_OUTPUTS", "OUTPUT_SUFFIXES", "PAIR_SUFFIXES", "SERIES_FILES"]
 
 #: ``s2lc classify`` output kind → file-name suffix appended to the product id.
 OUTPUT_SUFFIXES = {
@@ -19,7 +19,10 @@ OUTPUT_SUFFIXES = {
     "polygons": "_landcover.gpkg",
     "quicklook": "_quicklook.png",
     "summary": "_landcover.json",
+    "true_colour": "_truecolour.tif",  # written when the product has B04, B03 and B02
 }
+#: Outputs of ``s2lc classify`` that a product may lack (``--skip-existing`` does not wait for them).
+OPTIONAL_OUTPUTS = ("true_colour",)
 
 #: ``s2lc change`` output kind → file-name suffix after the prefix (``change_<before>_<after>``).
 PAIR_SUFFIXES = {

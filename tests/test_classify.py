@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
+from rasterio.enums import ColorInterp
+from rasterio.transform import array_bounds
 
 from s2lc import writers
 from s2lc.classify import classify, output_paths
@@ -163,7 +165,12 @@ def test_mosaic_averages_overlapping_probabilities():
 def test_outputs_reopen_styled_and_georeferenced(tmp_path, l1c, toy):
     res = classify(l1c, toy)
     paths = res.save(tmp_path)
-    assert set(paths) == {"map", "confidence", "polygons", "quicklook", "summary"}
+    assert set(paths) == {"map", "confidence", "polygons", "quicklook", "summary", "true_colour"}
+    with rasterio.open(paths["true_colour"]) as src:  # the scene preview, RGBA, over the map's extent
+        assert src.count == 4 and src.colorinterp[3] == ColorInterp.alpha and src.crs == res.crs
+        assert src.bounds == pytest.approx(array_bounds(*res.class_map.shape, res.transform))
+        np.testing.assert_array_equal(np.moveaxis(src.read(), 0, 2), res.true_colour)
+        assert src.tags()["S2LC_KIND"] == "true colour" and src.tags()["S2LC_PRODUCT_ID"] == res.product_id
     with rasterio.open(paths["map"]) as src:
         assert src.dtypes[0] == "uint8" and src.nodata == 0
         assert src.crs == res.crs and src.transform == res.transform
@@ -202,8 +209,9 @@ def test_outputs_reopen_styled_and_georeferenced(tmp_path, l1c, toy):
     assert summary["provenance"]["model"]["sha256"] == res.provenance["model"]["sha256"]
     assert summary["stats"]["area_ha"]["SeaLake"] == pytest.approx(res.stats["area_ha"]["SeaLake"])
     assert paths["quicklook"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert res.true_colour.shape == (SIZE, SIZE, 3)  # the scene beside the map in the quicklook
-    assert res.true_colour[:, :100].mean() < 60 and res.true_colour[:, 150:].mean() > 200  # dark left, bright right
+    # the scene beside the map in the quicklook, and in <id>_truecolour.tif
+    assert res.true_colour.shape == (SIZE, SIZE, 4) and (res.true_colour[..., 3] == 255).all()
+    assert res.true_colour[:, :100, :3].mean() < 60 and res.true_colour[:, 150:, :3].mean() > 200  # dark left, bright right
 
 
 def test_interrupted_save_leaves_nothing(tmp_path, l1c, toy, monkeypatch):

@@ -237,6 +237,31 @@ def test_read_class_map_returns_what_was_written(written_map):
     assert (m.kind, m.nodata, m.tags["PRODUCT_ID"]) == ("classification", 0, "S2A_MSIL2A_X")
 
 
+def test_read_class_map_header_alone(written_map):
+    m = writers.read_class_map(written_map, pixels=False)
+    assert m.data.size == 0 and m.shape == class_map().shape and m.classes == CLASSES
+    assert m.transform == TRANSFORM and m.tags["PRODUCT_ID"] == "S2A_MSIL2A_X"
+    assert writers.read_class_map(written_map).shape == class_map().shape
+    with pytest.raises(MapError, match="not an s2lc change map"):
+        writers.read_class_map(written_map, "change", pixels=False)
+
+
+def test_true_colour_is_an_rgba_cog_and_refuses_other_arrays(tmp_path):
+    rgba = np.zeros((40, 60, 4), np.uint8)
+    rgba[..., 0], rgba[:20, :, 3] = 200, 255  # the lower half has no data
+    path = writers.write_true_colour(tmp_path / "tc.tif", rgba, TRANSFORM, CRS_UTM, {"S2LC_PRODUCT_ID": "X"})
+    with rasterio.open(path) as src:
+        assert src.count == 4 and src.colorinterp[3] == rasterio.enums.ColorInterp.alpha
+        assert src.tags()["S2LC_KIND"] == "true colour" and src.tags()["S2LC_PRODUCT_ID"] == "X"
+        assert src.dataset_mask()[:20].all() and not src.dataset_mask()[20:].any()
+        np.testing.assert_array_equal(src.read(1), rgba[..., 0])
+    with pytest.raises(OutputError, match="already exist"):
+        writers.write_true_colour(path, rgba, TRANSFORM, CRS_UTM)
+    with pytest.raises(ArgumentError, match=r"must be \(h, w, 4\) uint8, not \(40, 60, 3\)"):
+        writers.write_true_colour(tmp_path / "rgb.tif", rgba[..., :3], TRANSFORM, CRS_UTM)
+    assert not (tmp_path / "rgb.tif").exists()
+
+
 def test_read_class_map_needs_no_sidecar(tmp_path, written_map):
     alone = tmp_path / "copy.tif"
     alone.write_bytes(written_map.read_bytes())

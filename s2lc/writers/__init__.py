@@ -31,6 +31,7 @@ from s2lc.writers.rasters import (
     with_sidecars,
     write_class_map,
     write_confidence,
+    write_true_colour,
 )
 from s2lc.writers.text import write_json, write_qml, write_text
 from s2lc.writers.vectors import polygons, write_gpkg
@@ -55,5 +56,6 @@ __all__ = [
     "write_json",
     "write_qml",
     "write_quicklook",
+    "write_true_colour",
     "write_text",
 ]

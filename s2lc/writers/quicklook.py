@@ -29,13 +29,16 @@ def quicklook_step(shape: tuple[int, int], max_size: int = QUICKLOOK_MAX_SIZE) -
     return max(1, math.ceil(max(shape) / max_size))
 
 
-def true_colour_preview(rgb: np.ndarray, low: float = 2.0, high: float = 98.0) -> np.ndarray:
+def true_colour_preview(rgb: np.ndarray, low: float = 2.0, high: float = 98.0, *, alpha: bool = False) -> np.ndarray:
     """(h, w, 3) uint8 for display from (3, h, w) red, green and blue values (NaN: no data, white):
     each band stretched linearly between its ``low`` and ``high`` percentiles of the valid
-    pixels, as QGIS's default cumulative count cut does."""
+    pixels, as QGIS's default cumulative count cut does. With ``alpha``, (h, w, 4): a fourth
+    band 255 where all three have data, else 0."""
     rgb = np.asarray(rgb, dtype=np.float32)
-    out = np.full((*rgb.shape[1:], 3), 255, np.uint8)
+    out = np.full((*rgb.shape[1:], 4 if alpha else 3), 255, np.uint8)
     valid = np.isfinite(rgb).all(axis=0)
+    if alpha:
+        out[..., 3] = np.where(valid, 255, 0)
     if valid.any():
         for i, band in enumerate(rgb):
             lo, hi = np.percentile(band[valid], (low, high))

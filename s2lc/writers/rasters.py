@@ -16,7 +16,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.io import MemoryFile
 from rasterio.shutil import copy as rio_copy
@@ -333,6 +333,42 @@ def write_confidence(
     return path
 
 
+def write_true_colour(path: str | os.PathLike, rgba: np.ndarray, transform: Affine, crs: Any,
+                      tags: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Write a scene preview as a Cloud-Optimized GeoTIFF: red, green, blue and alpha bands.
+
+    Args:
+        path: the ``.tif`` to write.
+        rgba: (h, w, 4) uint8, as :func:`s2lc.writers.true_colour_preview` with ``alpha=True``
+            gives it; alpha 0 where the scene has no data.
+        transform, crs: the preview's grid.
+        tags: provenance, as for :func:`write_class_map`.
+        overwrite: replace an existing file.
+
+    Raises:
+        ArgumentTypeError: ``rgba`` is not (h, w, 4) uint8. OutputError: the file exists.
+    """
+    rgba = np.asarray(rgba)
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.dtype != np.uint8:
+        raise ArgumentTypeError(f"a true-colour image must be (h, w, 4) uint8, not {rgba.shape} {rgba.dtype}")
+    path = Path(path)
+    check_outputs([path], overwrite)
+    h, w, _ = rgba.shape
+    profile = dict(driver="GTiff", width=w, height=h, count=4, dtype="uint8", crs=crs, transform=transform,
+                   photometric="RGB", tiled=True, blockxsize=_BLOCKSIZE, blockysize=_BLOCKSIZE, compress="deflate")
+    with atomic_paths([path], overwrite) as (tmp,), MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+            dst.write(np.moveaxis(rgba, 2, 0))
+            dst.update_tags(TIFFTAG_SOFTWARE=f"s2lc {__version__}", S2LC_KIND="true colour", S2LC_VERSION=__version__,
+                            **_string_tags(tags))
+        with mem.open() as src:
+            rio_copy(src, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=str(_BLOCKSIZE),
+                     OVERVIEW_RESAMPLING="AVERAGE")
+    logger.info("wrote true colour %s", path)
+    return path
+
+
 @dataclass(frozen=True, eq=False)
 class ClassMap:
     """A class map read back by :func:`read_class_map`."""
@@ -343,6 +379,12 @@ class ClassMap:
     classes: tuple[LandCoverClass, ...]  #: the legend, in code order
     tags: dict[str, str] = field(default_factory=dict)  #: every tag of the default namespace
     nodata: int = 0
+    size: tuple[int, int] | None = None  #: (h, w) of the file; None: that of ``data``
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(h, w) of the map, also when only its header was read."""
+        return self.size if self.size is not None else self.data.shape
 
     def __repr__(self) -> str:
         h, w = self.data.shape
@@ -360,7 +402,28 @@ class ClassMap:
         return Legend(self.classes)
 
 
-def read_class_map(path: str | os.PathLike, kind: str | None = "classification") -> ClassMap:
+def _checked_legend(src, path: Path, kind: str | None) -> tuple[tuple[LandCoverClass, ...], dict[str, str]]:
+    """The legend and tags of an open class map, after checking that it is one (of ``kind``)."""
+    tags = src.tags()
+    map_kind = tags.get("S2LC_KIND")
+    if src.count != 1 or src.dtypes[0] != "uint8" or map_kind not in MAP_KINDS or "S2LC_LEGEND" not in tags:
+        raise MapError(f"not an s2lc classification map: {path}")
+    if kind is not None and map_kind != kind:
+        raise MapError(f"not an s2lc {kind} map: {path} (it is a {map_kind} map)")
+    try:
+        return _legend_from_json(tags["S2LC_LEGEND"]), tags
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MapError(f"not an s2lc classification map: {path} (its S2LC_LEGEND tag is malformed)") from exc
+
+
+def _open_map(path: Path):
+    try:
+        return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise MapError(f"not an s2lc classification map: {path} (cannot be read as a raster)") from exc
+
+
+def read_class_map(path: str | os.PathLike, kind: str | None = "classification", *, pixels: bool = True) -> ClassMap:
     """Read a map written by :func:`write_class_map`: codes, grid, legend and tags.
 
     The legend comes from the ``S2LC_LEGEND`` tag inside the TIFF, so a map copied without its
@@ -369,29 +432,22 @@ def read_class_map(path: str | os.PathLike, kind: str | None = "classification")
     Args:
         path: the GeoTIFF.
         kind: the kind expected (``"classification"``, ``"change"``), or None for either.
+        pixels: False reads the header alone (legend, tags, grid); ``data`` is then an empty
+            (0, 0) array, and :attr:`ClassMap.shape` gives the map's size.
 
     Raises:
         MapError: the file is not a raster, not an s2lc class map, or not of ``kind``.
     """
     path = Path(path)
-    try:
-        src = rasterio.open(path)
-    except RasterioIOError as exc:
-        raise MapError(f"not an s2lc classification map: {path} (cannot be read as a raster)") from exc
-    with src:
-        tags = src.tags()
-        map_kind = tags.get("S2LC_KIND")
-        if src.count != 1 or src.dtypes[0] != "uint8" or map_kind not in MAP_KINDS or "S2LC_LEGEND" not in tags:
-            raise MapError(f"not an s2lc classification map: {path}")
-        if kind is not None and map_kind != kind:
-            raise MapError(f"not an s2lc {kind} map: {path} (it is a {map_kind} map)")
-        try:
-            classes = _legend_from_json(tags["S2LC_LEGEND"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MapError(f"not an s2lc classification map: {path} (its S2LC_LEGEND tag is malformed)") from exc
-        with gdal_env(GDAL_CACHEMAX=WHOLE_RASTER_CACHEMAX):
-            data = src.read(1)
+    with _open_map(path) as src:
+        classes, tags = _checked_legend(src, path, kind)
+        if pixels:
+            with gdal_env(GDAL_CACHEMAX=WHOLE_RASTER_CACHEMAX):
+                data = src.read(1)
+        else:
+            data = np.zeros((0, 0), np.uint8)
         return ClassMap(data, src.transform, src.crs, classes, tags,
-                        int(src.nodata) if src.nodata is not None else 0)
+                        int(src.nodata) if src.nodata is not None else 0,
+                        None if pixels else (src.height, src.width))
 
 

@@ -1,0 +1,140 @@
+"""``s2lc view --export``: the web map as a static site that any web server can host.
+
+The site holds the page (the same files the server sends), ``index.json`` in mode ``static``,
+every layer's tiles pre-rendered for a zoom range (``tiles/<layer>/<z>/<x>/<y>.png``; tiles
+without data are not written, and the page shows nothing there), and one lookup grid per map
+(``grids/<layer>.json``) that the page reads for the click. It is written into a hidden folder
+beside ``SITE`` and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from s2lc.errors import ArgumentError, OutputError
+from s2lc.view.app import STATIC, page_index
+from s2lc.view.catalogue import Catalogue
+from s2lc.view.tiles import ZOOM_LIMIT, lookup_grid, render_tile, tiles_over, zoom_range
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["default_zooms", "export_site", "layer_zooms"]
+
+#: Levels exported around the data's own: two coarser, to see the place, and one finer, so
+#: 10 m pixels stay sharp-edged.
+ZOOM_OUT, ZOOM_IN = 2, 1
+
+
+def default_zooms(catalogue: Catalogue) -> tuple[int, int]:
+    """The zoom range exported when none is asked for: the data's (:func:`zoom_range`),
+    widened by :data:`ZOOM_OUT` coarser levels and :data:`ZOOM_IN` finer one."""
+    lo, hi = zoom_range(list(catalogue.layers.values()))
+    return max(0, lo - ZOOM_OUT), min(ZOOM_LIMIT, hi + ZOOM_IN)
+
+
+def _inside(path: Path, folders: tuple[Path, ...]) -> Path | None:
+    path = path.resolve()
+    return next((f for f in folders if path == f or f in path.parents), None)
+
+
+def _check_site(site: Path, catalogue: Catalogue, overwrite: bool) -> None:
+    if (folder := _inside(site, catalogue.folders)) is not None:
+        raise ArgumentError(f"{site}: inside {folder}, a folder being shown; s2lc view never writes into them, "
+                            "so choose a site folder outside")
+    if site.exists() and not site.is_dir():
+        raise OutputError(f"{site} exists and is not a folder; choose another site folder")
+    if site.is_dir() and any(site.iterdir()) and not overwrite:
+        raise OutputError(f"{site} exists and is not empty; use --overwrite to replace it")
+    if not site.parent.is_dir():
+        raise OutputError(f"{site.parent} does not exist; create it, or choose another site folder")
+
+
+def _write(path: Path, data: bytes | str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+
+def layer_zooms(catalogue: Catalogue, lo: int, hi: int) -> dict[str, tuple[int, int]]:
+    """Each layer's levels within ``lo``–``hi``: none finer than :data:`ZOOM_IN` past its own
+    resolution (a 110 m true-colour preview is not cut into 10 m tiles)."""
+    out = {}
+    for layer in catalogue.layers.values():
+        top = min(hi, zoom_range([layer])[1] + ZOOM_IN)
+        out[layer.id] = (min(lo, top), top)
+    return out
+
+
+def _write_tiles(stage: Path, catalogue: Catalogue, zooms: dict[str, tuple[int, int]], progress: bool) -> int:
+    from tqdm import tqdm
+
+    jobs = [(layer, t) for layer in catalogue.layers.values()
+            for t in tiles_over(layer.bounds, range(zooms[layer.id][0], zooms[layer.id][1] + 1))]
+    written = 0
+    for layer, (z, x, y) in tqdm(jobs, desc="tiles", unit="tile", disable=not progress, leave=False):
+        png = render_tile(layer, z, x, y, skip_empty=True)
+        if png is not None:
+            _write(stage / "tiles" / layer.id / str(z) / str(x) / f"{y}.png", png)
+            written += 1
+    return written
+
+
+def export_site(catalogue: Catalogue, site: str | os.PathLike, *, zooms: tuple[int, int] | None = None,
+                basemap: str | None = None, attribution: str = "", overwrite: bool = False,
+                progress: bool = False) -> dict[str, object]:
+    """Write the static site of ``catalogue`` into ``site``.
+
+    Args:
+        catalogue: what :func:`~s2lc.view.catalogue.find_layers` found.
+        site: the folder to write; it must be outside the folders being shown.
+        zooms: (min, max) zoom levels to pre-render; default :func:`default_zooms`. Each finer
+            level has four times the tiles of the one before. A layer stops one level past its
+            own resolution (:func:`layer_zooms`); the page enlarges its finest tiles beyond.
+        basemap, attribution: as for :func:`~s2lc.view.app.create_view_app`.
+        overwrite: replace a ``site`` that exists and is not empty.
+        progress: a tqdm bar over the tiles on stderr.
+
+    Returns:
+        ``{"site", "zooms", "tiles", "layers"}``: what was written.
+
+    Raises:
+        ArgumentError: a bad zoom range, or ``site`` inside a shown folder. OutputError: ``site``
+        exists (without ``overwrite``) or its parent does not.
+    """
+    site = Path(site)
+    lo, hi = zooms if zooms is not None else default_zooms(catalogue)
+    if not 0 <= lo <= hi <= ZOOM_LIMIT:
+        raise ArgumentError(f"zoom range {lo}-{hi}: give MIN-MAX with 0 <= MIN <= MAX <= {ZOOM_LIMIT}")
+    _check_site(site, catalogue, overwrite)
+    stage = Path(site.parent / f".{site.name}.s2lc-tmp")
+    shutil.rmtree(stage, ignore_errors=True)
+    try:
+        shutil.copytree(STATIC, stage / "static", ignore=shutil.ignore_patterns("index.html"))
+        shutil.copy2(STATIC / "index.html", stage / "index.html")
+        index = page_index(catalogue, mode="static", basemap=basemap, attribution=attribution, zoom=(lo, hi))
+        zooms_of = layer_zooms(catalogue, lo, hi)
+        for kind in ("landcover", "change", "truecolour"):
+            for entry in index[kind]:
+                entry["zoom"] = list(zooms_of[entry["id"]])
+        _write(stage / "index.json", json.dumps(index, indent=1))
+        for layer in catalogue.layers.values():
+            if layer.kind in ("landcover", "change"):
+                _write(stage / "grids" / f"{layer.id}.json", json.dumps(lookup_grid(layer)))
+        tiles = _write_tiles(stage, catalogue, zooms_of, progress)
+        if site.exists():
+            shutil.rmtree(site)
+        stage.rename(site)
+    except OSError as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"cannot write the site {site} ({exc.strerror or exc}); free some space or choose "
+                          "another site folder") from exc
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    logger.info("wrote %d tiles (zoom %d-%d) of %d layers to %s", tiles, lo, hi, len(catalogue.layers), site)
+    return {"site": str(site), "zooms": [lo, hi], "tiles": tiles, "layers": len(catalogue.layers)}
