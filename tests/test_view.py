@@ -10,6 +10,7 @@ import http.client
 import io
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,11 @@ from s2lc.cli.main import cli  # noqa: E402
 from s2lc.errors import ArgumentError, OutputError  # noqa: E402
 from s2lc.legend import default_legend  # noqa: E402
 from s2lc.view import create_view_app, export_site, find_layers  # noqa: E402
+from s2lc.view.app import LOOPBACK_HOSTS  # noqa: E402
 
-LEGEND = default_legend()
-CLASSES = LEGEND.classes
+#: a class label that would run a script if the page put it into HTML unescaped
+HOSTILE = 'Annual <img src="x" onerror="window.__xss = 1">crop'
+CLASSES = tuple(replace(c, label=HOSTILE) if c.name == "AnnualCrop" else c for c in default_legend().classes)
 CODE = {c.name: c.code for c in CLASSES}
 COLOUR = {c.name: c.color for c in CLASSES}
 SIZE = 200  # pixels of 10 m: 2 km
@@ -173,6 +176,18 @@ def test_undated_maps_and_second_maps_of_a_date_are_skipped_with_a_warning(tmp_p
     assert "a second map of tile T33TVL on 2020-04-06" in caplog.text
 
 
+def test_a_map_across_the_antimeridian_is_skipped_with_a_warning(tmp_path, caplog):
+    write_date(tmp_path, 0)
+    # UTM zone 60 at the equator: 180° E lies 334 km east of its central meridian, x = 834 km
+    writers.write_class_map(tmp_path / "fiji_landcover.tif", class_map("Forest", "Pasture"),
+                            Affine(50, 0, 829000, 0, -50, 10000), "EPSG:32660", CLASSES,
+                            {"S2LC_PRODUCT_ID": "fiji", "S2LC_SENSING_TIME": "2021-01-01T00:00:00+00:00"})
+    with caplog.at_level("WARNING"):
+        found = find_layers([tmp_path])
+    assert [m.date for m in found.of_kind("landcover")] == [DATES[0]]
+    assert "fiji_landcover.tif: crosses the antimeridian" in caplog.text
+
+
 def test_a_folder_without_maps_is_refused_in_one_line(tmp_path):
     with pytest.raises(ArgumentError, match=r"no dated land-cover map .* run s2lc classify first"):
         find_layers([tmp_path])
@@ -263,6 +278,30 @@ def test_over_a_real_socket_the_page_index_and_a_tile(catalogue):
         assert png_at(png, xy) == (*COLOUR["Residential"], 255)
 
 
+def test_only_requests_addressed_to_the_loopback_names_are_answered(catalogue):
+    app = create_view_app(catalogue, allowed_hosts=LOOPBACK_HOSTS)
+    assert TestClient(app, base_url="http://127.0.0.1:8080").get("/index.json").status_code == 200
+    assert TestClient(app, base_url="http://localhost:8080").get("/").status_code == 200
+    # a page elsewhere that made attacker.example resolve to 127.0.0.1 (DNS rebinding)
+    assert TestClient(app, base_url="http://attacker.example:8080").get("/index.json").status_code == 400
+
+
+def test_a_file_gone_while_serving_gives_json_and_the_others_still_answer(tmp_path):
+    import shutil
+
+    data = write_outputs(tmp_path)
+    found = find_layers([data])
+    client = TestClient(create_view_app(found))
+    gone = found.of_kind("landcover")[0]
+    gone.path.unlink()
+    t = TMS.tile(*LEFT, TILE_ZOOM)
+    r = client.get(f"/tiles/{gone.id}/{t.z}/{t.x}/{t.y}.png")
+    assert r.status_code == 410 and "changed or went away" in r.json()["detail"]
+    point = client.get("/point", params={"lon": LEFT[0], "lat": LEFT[1]}).json()
+    assert [v["date"] for v in point["landcover"]] == list(DATES[1:])
+    shutil.rmtree(data)
+
+
 def test_serving_and_exporting_never_write_into_the_data_folders(outputs, catalogue, client, tmp_path):
     before = snapshot(outputs)
     for layer in catalogue.layers.values():
@@ -306,16 +345,35 @@ def test_the_export_holds_the_page_tiles_and_grids(catalogue, tmp_path):
 def test_the_export_refuses_what_it_must_not_overwrite(catalogue, outputs, tmp_path):
     with pytest.raises(ArgumentError, match="never writes into them"):
         export_site(catalogue, outputs / "site", zooms=(12, 12))
+    before = snapshot(outputs.parent)
+    for holder in (outputs, outputs.parent):  # the shown folder itself, and a folder that holds it
+        with pytest.raises(ArgumentError, match="a folder being shown"):
+            export_site(catalogue, holder, zooms=(12, 12), overwrite=True)
+    assert snapshot(outputs.parent) == before
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "keep.txt").write_text("mine")
     with pytest.raises(OutputError, match="not empty; use --overwrite"):
         export_site(catalogue, tmp_path / "site", zooms=(12, 12))
+    with pytest.raises(OutputError, match="holds no site that s2lc view wrote"):  # --overwrite deletes only a site
+        export_site(catalogue, tmp_path / "site", zooms=(12, 12), overwrite=True)
     assert (tmp_path / "site" / "keep.txt").read_text() == "mine"
     with pytest.raises(ArgumentError, match="zoom range 9-30"):
         export_site(catalogue, tmp_path / "other", zooms=(9, 30))
     assert not (tmp_path / "other").exists()
-    export_site(catalogue, tmp_path / "site", zooms=(12, 12), overwrite=True)
-    assert not (tmp_path / "site" / "keep.txt").exists() and (tmp_path / "site" / "index.json").is_file()
+    export_site(catalogue, tmp_path / "other", zooms=(12, 12))
+    (tmp_path / "other" / "stale.txt").write_text("from before")
+    export_site(catalogue, tmp_path / "other", zooms=(12, 12), overwrite=True)  # an earlier site is replaced
+    assert not (tmp_path / "other" / "stale.txt").exists() and (tmp_path / "other" / "index.json").is_file()
+
+
+def test_the_export_into_the_current_folder(catalogue, tmp_path, monkeypatch):
+    site = tmp_path / "here"
+    site.mkdir()
+    monkeypatch.chdir(site)
+    done = export_site(catalogue, ".", zooms=(12, 12))
+    assert done["site"] == "." and (site / "index.json").is_file()
+    assert Path(os.getcwd()).samefile(site)  # the folder is kept: a shell standing in it stays there
+    assert not list(tmp_path.glob(".*s2lc-tmp"))
 
 
 def test_a_failed_export_leaves_nothing(catalogue, tmp_path, monkeypatch):
@@ -364,6 +422,30 @@ def test_cli_a_folder_without_maps(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip().count("\n") == 0 and "no dated land-cover map" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_a_port_in_use_is_refused_before_any_url_is_shown(outputs):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(cli, ["view", str(outputs), "--port", str(port)])
+    assert result.exit_code == 1 and f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "http://" not in result.output
+
+
+def test_folders_given_twice_or_nested_are_searched_once(outputs):
+    once = find_layers([outputs])
+    again = find_layers([outputs / "change", outputs, outputs / "maps", outputs])
+    assert sorted(again.layers) == sorted(once.layers)
+
+
+def test_maps_of_other_places_without_a_tile_are_told_apart(tmp_path):
+    for i, x0 in enumerate((500000, 520000)):  # two GeoTIFF crops, no MGRS tile in their names
+        writers.write_class_map(tmp_path / f"crop{i}_landcover.tif", class_map("Forest", "Pasture"),
+                                Affine(10, 0, x0, 0, -10, 5100000), CRS, CLASSES,
+                                {"S2LC_PRODUCT_ID": f"crop{i}", "S2LC_SENSING_TIME": "2020-04-06T10:00:00+00:00"})
+    assert [m.group for m in find_layers([tmp_path]).of_kind("landcover")] == ["untiled", "untiled-2"]
 
 
 def test_cli_binds_loopback_by_default():

@@ -42,7 +42,7 @@ pytest.importorskip("rio_tiler")
 
 from PIL import Image  # noqa: E402
 from test_server import uvicorn_on_loopback  # noqa: E402
-from test_view import COLOUR, CONFIDENCE, DATES, LEFT, RIGHT, write_outputs  # noqa: E402
+from test_view import COLOUR, CONFIDENCE, DATES, HOSTILE, LEFT, RIGHT, write_outputs  # noqa: E402
 
 from s2lc.view import create_view_app, export_site, find_layers  # noqa: E402
 
@@ -154,6 +154,16 @@ def test_the_page_shows_maps_moves_in_time_and_answers_a_click(browser, catalogu
         page.wait_for_function("() => document.getElementById('info-change').textContent === 'Pasture → Residential'",
                                timeout=10000)
         assert page.inner_text("#info-class") == "Residential"
+
+        page.keyboard.press("Escape")
+        page.focus("#date")
+        page.keyboard.press("End")  # the last date, whose left half holds the class with a hostile label
+        wait_for_layer(page, maps[2].id)
+        page.mouse.click(*left)
+        page.wait_for_function("(t) => document.getElementById('info-class').textContent === t", arg=HOSTILE,
+                               timeout=10000)
+        assert HOSTILE in page.inner_text("#legend") and HOSTILE in page.inner_text("#info-dates")
+        assert page.locator('img[src="x"]').count() == 0 and page.evaluate("() => window.__xss") is None
         shot = tmp_path / f"view_{how}.png"
         page.screenshot(path=str(shot))
         assert shot.stat().st_size > 10_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import re
+import socket
 
 import click
 
@@ -24,6 +25,17 @@ def _zooms(ctx, param, value: str | None) -> tuple[int, int] | None:
     if not match or int(match.group(1)) > int(match.group(2)):
         raise click.BadParameter(f"{value!r}: give MIN-MAX zoom levels, e.g. 10-15")
     return int(match.group(1)), int(match.group(2))
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail before anything is printed if ``host:port`` cannot be listened on (a port in use
+    would otherwise show a URL that another server answers)."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                                   "choose another with --port, or stop what uses it") from exc
 
 
 @click.command(short_help="Show land cover and change over the dates on a web map.")
@@ -70,9 +82,12 @@ def view(folders, host, port, basemap, attribution, site, zooms, overwrite):
         return
     import uvicorn
 
-    from s2lc.view import create_view_app
+    from s2lc.view.app import LOOPBACK_HOSTS, create_view_app
 
-    app = create_view_app(catalogue, basemap=basemap, attribution=attribution)
+    _check_port(host, port)
+    # on the loopback interface, answer only requests addressed to it (no DNS rebinding)
+    allowed = LOOPBACK_HOSTS if host in ("127.0.0.1", "localhost") else None
+    app = create_view_app(catalogue, basemap=basemap, attribution=attribution, allowed_hosts=allowed)
     if host not in _LOOPBACK:
         logger.warning("listening on %s: anyone who can reach it sees these maps", host)
     if progress_enabled():

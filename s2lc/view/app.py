@@ -27,7 +27,9 @@ try:
     from fastapi import Path as PathParam
     from fastapi.responses import FileResponse, JSONResponse, Response
     from fastapi.staticfiles import StaticFiles
+    from rasterio.errors import RasterioIOError
     from starlette.exceptions import HTTPException
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
 except ImportError as exc:  # pragma: no cover - exercised by the CLI test with the extra hidden
     raise DependencyError(f's2lc view needs the "serve" extra ({exc}); pip install "s2lc[serve]"') from exc
 
@@ -37,10 +39,12 @@ from s2lc.view.tiles import ZOOM_LIMIT, point_values, render_tile, zoom_range
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["STATIC", "create_view_app", "page_index"]
+__all__ = ["LOOPBACK_HOSTS", "STATIC", "create_view_app", "page_index"]
 
 #: The page, its script and style, and the vendored map library.
 STATIC = Path(str(files("s2lc.view") / "static"))
+#: The Host headers of a server on the loopback interface (the port does not matter to the check).
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 #: Browsers may keep a tile this long (seconds): the files behind it do not change while serving.
 TILE_MAX_AGE = 300
 
@@ -53,7 +57,8 @@ def page_index(catalogue: Catalogue, *, mode: str, basemap: str | None, attribut
                            version=__version__, **extra)
 
 
-def create_view_app(catalogue: Catalogue, *, basemap: str | None = None, attribution: str = "") -> FastAPI:
+def create_view_app(catalogue: Catalogue, *, basemap: str | None = None, attribution: str = "",
+                    allowed_hosts: list[str] | None = None) -> FastAPI:
     """The app serving ``catalogue``.
 
     Args:
@@ -61,8 +66,14 @@ def create_view_app(catalogue: Catalogue, *, basemap: str | None = None, attribu
         basemap: an XYZ tile URL template (``https://…/{z}/{x}/{y}.png``) drawn under the maps,
             or None for none (the page then works offline).
         attribution: the basemap's attribution, shown in the map's corner.
+        allowed_hosts: the ``Host`` headers answered (others get 400), or None for any. A
+            server on the loopback interface should allow only its own names
+            (:data:`LOOPBACK_HOSTS`), so that a web page elsewhere cannot reach it through a DNS
+            name that points at 127.0.0.1 (DNS rebinding).
     """
-    app = FastAPI(title="s2lc view", version=__version__, docs_url=None, redoc_url=None)
+    app = FastAPI(title="s2lc view", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
     index = page_index(catalogue, mode="server", basemap=basemap, attribution=attribution,
                        zoom=zoom_range(list(catalogue.layers.values())))
 
@@ -96,5 +107,11 @@ def create_view_app(catalogue: Catalogue, *, basemap: str | None = None, attribu
     @app.exception_handler(HTTPException)
     async def _as_json(request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+    @app.exception_handler(RasterioIOError)
+    async def _gone(request, exc: RasterioIOError) -> JSONResponse:  # a file removed or rewritten while serving
+        logger.warning("%s: %s", request.url.path, exc)
+        return JSONResponse({"detail": f"a file behind this layer changed or went away ({exc}); restart s2lc view"},
+                            status_code=410)
 
     return app

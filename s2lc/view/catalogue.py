@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from s2lc.batch import tile_of
+from s2lc.batch import UNTILED, tile_of
 from s2lc.errors import ArgumentError, MapError
 from s2lc.naming import OUTPUT_SUFFIXES
 
@@ -37,7 +37,8 @@ class Layer:
         id: URL-safe, unique in the catalogue; the tiles are ``tiles/<id>/{z}/{x}/{y}.png``.
         kind: one of :data:`KINDS`.
         path: the GeoTIFF.
-        group: the MGRS tile (``33UVP``) or, for maps of other GeoTIFFs, ``untiled``.
+        group: the MGRS tile (``T33UVP``) or, for maps of other GeoTIFFs, ``untiled`` (then
+            ``untiled-2``, … for other grids).
         date: ``YYYY-MM-DD`` of sensing (landcover, truecolour); for change, the later date.
         before: for change, the earlier date.
         bounds: (west, south, east, north) in degrees (WGS 84).
@@ -120,6 +121,16 @@ def _date(text: str | None) -> str | None:
     return match.group(0) if match else None
 
 
+def _roots(folders: Sequence[Path]) -> list[Path]:
+    """The folders resolved, each once, without those inside another (it would be searched twice)."""
+    resolved = sorted({f.resolve() for f in folders}, key=lambda p: len(p.parts))
+    roots: list[Path] = []
+    for folder in resolved:
+        if not any(r == folder or r in folder.parents for r in roots):
+            roots.append(folder)
+    return roots
+
+
 def _tifs(folders: Sequence[Path]) -> Iterable[Path]:
     """Every ``*.tif`` under the folders, hidden folders (staging, ``.git``) skipped, in name order."""
     for folder in folders:
@@ -130,25 +141,36 @@ def _tifs(folders: Sequence[Path]) -> Iterable[Path]:
                     yield Path(root) / name
 
 
-def _geographic_bounds(src) -> tuple[float, float, float, float]:
-    from rasterio.warp import transform_bounds
+@dataclass(frozen=True)
+class _Header:
+    tags: dict[str, str]
+    bounds: tuple[float, float, float, float]  #: degrees
+    grid: str  #: CRS and bounds in it, to the metre: maps of one place share it
 
-    return tuple(float(v) for v in transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21))
 
-
-def _header(path: Path):
-    """(tags, bounds, legend) of a GeoTIFF, or None if it is not one of ours."""
+def _header(path: Path) -> _Header | None:
+    """The tags, bounds and grid of a GeoTIFF of ours; None for any other file (logged when it
+    looks like ours but cannot be placed on the map)."""
     import rasterio
-    from rasterio.errors import RasterioIOError
+    from rasterio.errors import CRSError, RasterioIOError
+    from rasterio.warp import transform_bounds
 
     try:
         with rasterio.open(path) as src:
             tags = src.tags()
             if "S2LC_KIND" not in tags or src.crs is None:
                 return None
-            return tags, _geographic_bounds(src)
+            w, s, e, n = (float(v) for v in transform_bounds(src.crs, "EPSG:4326", *src.bounds, densify_pts=21))
+            grid = f"{src.crs.to_string()} {' '.join(f'{v:.0f}' for v in src.bounds)}"
     except RasterioIOError:
         return None
+    except CRSError as exc:
+        logger.warning("%s: its CRS cannot be placed on a web map (%s); skipped", path, exc)
+        return None
+    if w > e:  # transform_bounds gives west > east across the antimeridian
+        logger.warning("%s: crosses the antimeridian (180°), which s2lc view cannot show yet; skipped", path)
+        return None
+    return _Header(tags, (w, s, e, n), grid)
 
 
 def _legend(path: Path, kind: str) -> tuple[dict[str, Any], ...]:
@@ -171,13 +193,26 @@ class _Finder:
         self.layers: dict[str, Layer] = {}
         self.taken: set[str] = set()
         self.seen: dict[tuple[str, str], Path] = {}
+        self.places: dict[str, str] = {}  # grid of an untiled map → its group
 
-    def landcover(self, path: Path, tags: dict[str, str], bounds) -> None:
+    def group(self, product_id: str, head: _Header) -> str:
+        """The MGRS tile; for maps of other GeoTIFFs, one group per grid (``untiled``,
+        ``untiled-2``, …), so crops of different places are told apart."""
+        tile = tile_of(product_id)
+        if tile != UNTILED:
+            return tile
+        if head.grid not in self.places:
+            n = len(self.places) + 1
+            self.places[head.grid] = UNTILED if n == 1 else f"{UNTILED}-{n}"
+        return self.places[head.grid]
+
+    def landcover(self, path: Path, head: _Header) -> None:
+        tags, bounds = head.tags, head.bounds
         date = _date(tags.get("S2LC_SENSING_TIME"))
         if date is None:
             logger.warning("%s: no sensing time (S2LC_SENSING_TIME); not shown on the date slider", path)
             return
-        group = tile_of(tags.get("S2LC_PRODUCT_ID", ""))
+        group = self.group(tags.get("S2LC_PRODUCT_ID", ""), head)
         if (group, date) in self.seen:
             logger.warning("%s: a second map of tile %s on %s (the first: %s); only the first is shown",
                            path, group, date, self.seen[group, date])
@@ -188,7 +223,7 @@ class _Finder:
         tc_id = None
         if truecolour is not None and (found := _header(truecolour)) is not None:
             tc_id = _slug(f"{stem}_truecolour", self.taken)
-            self.layers[tc_id] = Layer(tc_id, "truecolour", truecolour, group, date, found[1])
+            self.layers[tc_id] = Layer(tc_id, "truecolour", truecolour, group, date, found.bounds)
         try:
             areas = {k: float(v) for k, v in json.loads(tags.get("S2LC_AREA_HA", "{}")).items()}
         except (ValueError, AttributeError):
@@ -197,12 +232,13 @@ class _Finder:
         self.layers[layer_id] = Layer(layer_id, "landcover", path, group, date, bounds, legend=_legend(path, "classification"),
                                       areas=areas, confidence=_sibling(path, "confidence"), truecolour=tc_id)
 
-    def change(self, path: Path, tags: dict[str, str], bounds) -> None:
+    def change(self, path: Path, head: _Header) -> None:
+        tags, bounds = head.tags, head.bounds
         before, after = _date(tags.get("S2LC_BEFORE_SENSING_TIME")), _date(tags.get("S2LC_AFTER_SENSING_TIME"))
         if before is None or after is None:  # a trajectory, or a change of undated maps
             logger.info("%s: not a change between two dated maps; not shown", path)
             return
-        group = tile_of(tags.get("S2LC_AFTER_PRODUCT_ID", ""))
+        group = self.group(tags.get("S2LC_AFTER_PRODUCT_ID", ""), head)
         layer_id = _slug(path.stem, self.taken)
         self.layers[layer_id] = Layer(layer_id, "change", path, group, after, bounds, before=before,
                                       legend=_legend(path, "change"))
@@ -216,23 +252,20 @@ def find_layers(folders: Sequence[str | os.PathLike]) -> Catalogue:
     Raises:
         ArgumentError: a folder does not exist, or none holds a land-cover map.
     """
-    roots = []
     for folder in folders:
-        root = Path(folder)
-        if not root.is_dir():
-            raise ArgumentError(f"{root}: not a folder; pass folders that hold s2lc classify or change outputs")
-        roots.append(root.resolve())
+        if not Path(folder).is_dir():
+            raise ArgumentError(f"{folder}: not a folder; pass folders that hold s2lc classify or change outputs")
+    roots = _roots([Path(f) for f in folders])
     finder = _Finder()
     for path in _tifs(roots):
-        found = _header(path)
-        if found is None:
+        head = _header(path)
+        if head is None:
             continue
-        tags, bounds = found
         try:
-            if tags["S2LC_KIND"] == "classification":
-                finder.landcover(path, tags, bounds)
-            elif tags["S2LC_KIND"] == "change":
-                finder.change(path, tags, bounds)
+            if head.tags["S2LC_KIND"] == "classification":
+                finder.landcover(path, head)
+            elif head.tags["S2LC_KIND"] == "change":
+                finder.change(path, head)
         except MapError as exc:
             logger.warning("%s; skipped", exc)
     catalogue = Catalogue(finder.layers, tuple(roots))

@@ -36,19 +36,31 @@ def default_zooms(catalogue: Catalogue) -> tuple[int, int]:
     return max(0, lo - ZOOM_OUT), min(ZOOM_LIMIT, hi + ZOOM_IN)
 
 
-def _inside(path: Path, folders: tuple[Path, ...]) -> Path | None:
-    path = path.resolve()
-    return next((f for f in folders if path == f or f in path.parents), None)
+def _is_site(folder: Path) -> bool:
+    """Whether ``folder`` holds a site this module wrote (its ``index.json`` says so)."""
+    try:
+        return json.loads((folder / "index.json").read_text(encoding="utf-8")).get("mode") == "static"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
-def _check_site(site: Path, catalogue: Catalogue, overwrite: bool) -> None:
-    if (folder := _inside(site, catalogue.folders)) is not None:
-        raise ArgumentError(f"{site}: inside {folder}, a folder being shown; s2lc view never writes into them, "
-                            "so choose a site folder outside")
+def _check_site(site: Path, shown: str, catalogue: Catalogue, overwrite: bool) -> None:
+    """Refuse a site that is, holds or lies in a folder being shown, that is not ours to replace,
+    or that cannot be made. ``site`` is resolved; ``shown`` is how the user wrote it."""
+    for folder in catalogue.folders:
+        if site == folder or folder in site.parents:
+            raise ArgumentError(f"{shown}: inside {folder}, a folder being shown; s2lc view never writes into "
+                                "them, so choose a site folder outside")
+        if site in folder.parents:
+            raise ArgumentError(f"{shown}: holds {folder}, a folder being shown; choose a site folder beside it")
     if site.exists() and not site.is_dir():
-        raise OutputError(f"{site} exists and is not a folder; choose another site folder")
-    if site.is_dir() and any(site.iterdir()) and not overwrite:
-        raise OutputError(f"{site} exists and is not empty; use --overwrite to replace it")
+        raise OutputError(f"{shown} exists and is not a folder; choose another site folder")
+    if site.is_dir() and any(site.iterdir()):
+        if not overwrite:
+            raise OutputError(f"{shown} exists and is not empty; use --overwrite to replace it")
+        if not _is_site(site):  # --overwrite replaces an earlier export, never a folder of something else
+            raise OutputError(f"{shown} is not empty and holds no site that s2lc view wrote (no index.json of "
+                              "one), so --overwrite will not delete it; choose an empty or new folder")
     if not site.parent.is_dir():
         raise OutputError(f"{site.parent} does not exist; create it, or choose another site folder")
 
@@ -66,6 +78,19 @@ def layer_zooms(catalogue: Catalogue, lo: int, hi: int) -> dict[str, tuple[int, 
         top = min(hi, zoom_range([layer])[1] + ZOOM_IN)
         out[layer.id] = (min(lo, top), top)
     return out
+
+
+def _move_into(stage: Path, site: Path) -> None:
+    """Put the staged site in place. A site folder that exists (empty, or an earlier site) is
+    kept, so a shell standing in it stays there: its contents are replaced."""
+    if not site.exists():
+        stage.rename(site)
+        return
+    for child in site.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    for child in stage.iterdir():
+        child.rename(site / child.name)
+    stage.rmdir()
 
 
 def _write_tiles(stage: Path, catalogue: Catalogue, zooms: dict[str, tuple[int, int]], progress: bool) -> int:
@@ -94,22 +119,24 @@ def export_site(catalogue: Catalogue, site: str | os.PathLike, *, zooms: tuple[i
             level has four times the tiles of the one before. A layer stops one level past its
             own resolution (:func:`layer_zooms`); the page enlarges its finest tiles beyond.
         basemap, attribution: as for :func:`~s2lc.view.app.create_view_app`.
-        overwrite: replace a ``site`` that exists and is not empty.
+        overwrite: replace a ``site`` that exists and is not empty, if it is a site written
+            here before (its ``index.json`` says so); any other folder is left alone.
         progress: a tqdm bar over the tiles on stderr.
 
     Returns:
         ``{"site", "zooms", "tiles", "layers"}``: what was written.
 
     Raises:
-        ArgumentError: a bad zoom range, or ``site`` inside a shown folder. OutputError: ``site``
-        exists (without ``overwrite``) or its parent does not.
+        ArgumentError: a bad zoom range, or ``site`` is, holds or lies in a shown folder.
+        OutputError: ``site`` exists and is not empty (without ``overwrite``, or not a site),
+        or its parent does not exist.
     """
-    site = Path(site)
+    shown, site = str(site), Path(site).resolve()  # resolved: "." has no name to stage beside
     lo, hi = zooms if zooms is not None else default_zooms(catalogue)
     if not 0 <= lo <= hi <= ZOOM_LIMIT:
         raise ArgumentError(f"zoom range {lo}-{hi}: give MIN-MAX with 0 <= MIN <= MAX <= {ZOOM_LIMIT}")
-    _check_site(site, catalogue, overwrite)
-    stage = Path(site.parent / f".{site.name}.s2lc-tmp")
+    _check_site(site, shown, catalogue, overwrite)
+    stage = site.parent / f".{site.name}.s2lc-tmp"
     shutil.rmtree(stage, ignore_errors=True)
     try:
         shutil.copytree(STATIC, stage / "static", ignore=shutil.ignore_patterns("index.html"))
@@ -124,17 +151,18 @@ def export_site(catalogue: Catalogue, site: str | os.PathLike, *, zooms: tuple[i
             if layer.kind in ("landcover", "change"):
                 _write(stage / "grids" / f"{layer.id}.json", json.dumps(lookup_grid(layer)))
         tiles = _write_tiles(stage, catalogue, zooms_of, progress)
-        if site.exists():
-            shutil.rmtree(site)
-        stage.rename(site)
+        _move_into(stage, site)
     except OSError as exc:
         shutil.rmtree(stage, ignore_errors=True)
         if isinstance(exc, OutputError):
             raise
-        raise OutputError(f"cannot write the site {site} ({exc.strerror or exc}); free some space or choose "
+        raise OutputError(f"cannot write the site {shown} ({exc.strerror or exc}); free some space or choose "
                           "another site folder") from exc
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    logger.info("wrote %d tiles (zoom %d-%d) of %d layers to %s", tiles, lo, hi, len(catalogue.layers), site)
-    return {"site": str(site), "zooms": [lo, hi], "tiles": tiles, "layers": len(catalogue.layers)}
+    if tiles == 0:
+        logger.warning("%s: no tile of zoom %d-%d holds data; the page will show no map (try the default zoom range)",
+                       shown, lo, hi)
+    logger.info("wrote %d tiles (zoom %d-%d) of %d layers to %s", tiles, lo, hi, len(catalogue.layers), shown)
+    return {"site": shown, "zooms": [lo, hi], "tiles": tiles, "layers": len(catalogue.layers)}

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import numpy as np
+from rasterio.errors import RasterioIOError
 from rio_tiler.errors import NoOverviewWarning
 
 from s2lc.view.catalogue import Catalogue, Layer
@@ -100,21 +101,25 @@ def point_values(catalogue: Catalogue, lon: float, lat: float) -> dict[str, Any]
     """What every land-cover and change layer holds at (lon, lat): ``{"lon", "lat",
     "landcover": [{"layer", "group", "date", "code", "name", "label", "confidence"}],
     "change": [{"layer", "before", "date", "code", "name", "label"}]}``, layers without data
-    there left out."""
+    there (or whose file can no longer be read) left out."""
     out: dict[str, Any] = {"lon": lon, "lat": lat, "landcover": [], "change": []}
     for kind in ("landcover", "change"):
         for layer in catalogue.of_kind(kind):
             w, s, e, n = layer.bounds
             if not (w <= lon <= e and s <= lat <= n):
                 continue
-            code = _point(layer.path, lon, lat)
-            if code is None:
+            try:
+                code = _point(layer.path, lon, lat)
+                if code is None:
+                    continue
+                row = {"layer": layer.id, "group": layer.group, "date": layer.date, **_entry(layer, int(code))}
+                if kind == "landcover":
+                    row["confidence"] = _point(layer.confidence, lon, lat) if layer.confidence else None
+                else:
+                    row["before"] = layer.before
+            except RasterioIOError as exc:  # removed or rewritten since it was found: the others still answer
+                logger.warning("%s: %s; left out of the point's answer", layer.path, exc)
                 continue
-            row = {"layer": layer.id, "group": layer.group, "date": layer.date, **_entry(layer, int(code))}
-            if kind == "landcover":
-                row["confidence"] = _point(layer.confidence, lon, lat) if layer.confidence else None
-            else:
-                row["before"] = layer.before
             out[kind].append(row)
     return out
 

@@ -63,11 +63,14 @@
     list.innerHTML = entries.map((e) => `<li data-code="${e.code}">${swatch(e.color)}<span>${escapeHtml(e.label)}</span></li>`).join("");
   }
 
-  function classLegend() {
-    const byCode = new Map();
-    for (const layer of state.index.landcover) for (const e of layer.legend) if (!byCode.has(e.code)) byCode.set(e.code, e);
-    return [...byCode.values()].sort((a, b) => a.code - b.code);
+  // Every class of every map, once per name (maps of different models may give one code
+  // different classes), in the order of the first legend that has it.
+  function classLegend(layers) {
+    const byName = new Map();
+    for (const layer of layers || state.index.landcover) for (const e of layer.legend) if (!byName.has(e.name)) byName.set(e.name, e);
+    return [...byName.values()];
   }
+  const layerById = (id) => state.index.landcover.find((l) => l.id === id);
 
   function showChange(id) {
     if (state.changeLayer) { state.map.removeLayer(state.changeLayer); state.changeLayer = null; }
@@ -118,13 +121,16 @@
   async function query(latlng) {
     if (state.index.mode === "static") return pointFromGrids(latlng);
     const r = await fetch(`point?lon=${latlng.lng}&lat=${latlng.lat}`);
-    if (!r.ok) throw new Error((await r.json()).detail);
+    if (!r.ok) {
+      const detail = (await r.json().catch(() => ({}))).detail;
+      throw new Error(Array.isArray(detail) ? detail.map((d) => d.msg).join("; ") : detail || r.statusText);
+    }
     return r.json();
   }
 
   function showInfo(found) {
     state.last = found;
-    if (!state.marker) state.marker = L.circleMarker(found.latlng, { interactive: false, radius: 6, color: "#000", weight: 2, fillColor: "#fff", fillOpacity: 0.9 });
+    if (!state.marker) state.marker = L.circleMarker(found.latlng, { pane: "marker", interactive: false, radius: 6, color: "#000", weight: 2, fillColor: "#fff", fillOpacity: 0.9 });
     state.marker.setLatLng(found.latlng).addTo(state.map);
     const date = state.index.dates[state.dateIndex];
     const here = found.values.landcover;
@@ -142,9 +148,9 @@
       $("info-change-dates").textContent = `${change.before} → ${change.date}`;
       $("info-change").textContent = change.label;
     }
-    const legend = new Map(classLegend().map((e) => [e.code, e]));
     $("info-dates").tBodies[0].innerHTML = here.map((v) => {
-      const e = legend.get(v.code);
+      const layer = layerById(v.layer);
+      const e = layer && layer.legend.find((x) => x.code === v.code);  // the map's own legend
       const conf = v.confidence != null ? `${(100 * v.confidence).toFixed(0)} %` : "–";
       return `<tr class="${v === current ? "current" : ""}"><td>${v.date}</td><td>${e ? swatch(e.color) : ""} ${escapeHtml(v.label || v.code)}</td><td>${conf}</td></tr>`;
     }).join("");
@@ -154,9 +160,10 @@
   // Stacked bars: hectares of each class, one bar per date of the tile.
   function drawChart(group) {
     const layers = state.index.landcover.filter((l) => l.group === group);
-    $("chart-title").textContent = group ? `Class areas over the dates (${group === "untiled" ? "this scene" : "tile " + group})` : "Class areas over the dates";
+    const where = !group ? "" : group.startsWith("untiled") ? " (this scene)" : ` (tile ${group})`;
+    $("chart-title").textContent = `Class areas over the dates${where}`;
     if (!layers.length) { $("chart").innerHTML = ""; return; }
-    const legend = classLegend().filter((e) => layers.some((l) => (l.areas[e.name] || 0) > 0));
+    const legend = classLegend(layers).filter((e) => layers.some((l) => (l.areas[e.name] || 0) > 0));
     const total = Math.max(...layers.map((l) => legend.reduce((s, e) => s + (l.areas[e.name] || 0), 0)), 1e-9);
     const W = 316, H = 150, left = 44, bottom = 20, barW = Math.min(40, (W - left) / layers.length * 0.7);
     const step = (W - left) / layers.length, scale = (H - bottom - 6) / total;
@@ -178,11 +185,13 @@
   }
 
   async function onClick(e) {
+    const latlng = e.latlng.wrap();  // a click on a copy of the world east or west of this one
     try {
-      showInfo({ latlng: e.latlng, values: await query(e.latlng) });
+      showInfo({ latlng, values: await query(latlng) });
+      $("error").textContent = "";
       document.body.dataset.clicked = String(Number(document.body.dataset.clicked || 0) + 1);
     } catch (err) {
-      $("status").textContent = `Could not read this point: ${err.message}`;
+      $("error").textContent = `Could not read this point: ${err.message}`;
     }
   }
 
@@ -191,7 +200,7 @@
     state.index = index;
     const map = L.map("map", { zoomSnap: 0.5, maxZoom: 22 });
     state.map = map;
-    for (const [pane, z] of [["truecolour", 250], ["landcover", 350], ["change", 450]]) map.createPane(pane).style.zIndex = z;
+    for (const [pane, z] of [["truecolour", 250], ["landcover", 350], ["change", 450], ["marker", 550]]) map.createPane(pane).style.zIndex = z;
     if (index.basemap) L.tileLayer(index.basemap, { maxZoom: 22, attribution: index.attribution || "" }).addTo(map);
     map.attributionControl.addAttribution(`s2lc ${index.version}`);
     map.fitBounds(latLngBounds(index.bounds));
@@ -221,6 +230,7 @@
     $("change").addEventListener("change", () => showChange($("change").value));
     $("info-close").addEventListener("click", () => {
       $("info").hidden = true;
+      $("error").textContent = "";
       state.last = null;
       if (state.marker) state.marker.remove();
     });
@@ -232,6 +242,6 @@
 
   start().catch((err) => {
     document.body.dataset.ready = "error";
-    $("status").textContent = `The map could not start: ${err.message}`;
+    $("error").textContent = `The map could not start: ${err.message}`;
   });
 })();
