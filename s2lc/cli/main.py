@@ -166,7 +166,7 @@ class _FlagFormatter(logging.Formatter):
 
 
 #: Command names in help order; a module that is not present is simply not listed.
-COMMANDS = ("info", "classify", "change", "sample", "assess", "train", "evaluate", "calibrate", "serve", "view")
+COMMANDS = ("info", "classify", "change", "sample", "assess", "train", "evaluate", "calibrate", "bands", "serve", "view")
 
 
 class LazyGroup(click.Group):
