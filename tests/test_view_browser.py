@@ -155,7 +155,12 @@ def test_the_page_shows_maps_moves_in_time_and_answers_a_click(browser, catalogu
                                timeout=10000)
         assert page.inner_text("#info-class") == "Residential"
 
-        page.keyboard.press("Escape")
+        # the keyboard's click: Enter on the focused map asks about its centre
+        page.evaluate("([lon, lat]) => window.s2lcView.map.setView([lat, lon], window.s2lcView.map.getZoom(), "
+                      "{animate: false})", list(LEFT))
+        page.focus("#map")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.getElementById('info-class').textContent === 'Forest'", timeout=10000)
         page.focus("#date")
         page.keyboard.press("End")  # the last date, whose left half holds the class with a hostile label
         wait_for_layer(page, maps[2].id)

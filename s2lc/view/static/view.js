@@ -236,6 +236,13 @@
     });
     fillLegend($("legend"), classLegend());
     map.on("click", onClick);
+    // the keyboard's click: Enter or Space on the focused map asks about the point at its centre
+    // (the arrow keys pan, + and - zoom: Leaflet's own keys)
+    map.getContainer().addEventListener("keydown", (e) => {
+      if (e.target !== map.getContainer() || (e.key !== "Enter" && e.key !== " ")) return;
+      e.preventDefault();
+      onClick({ latlng: map.getCenter() });
+    });
     showDate(0);
     document.body.dataset.ready = "1";
   }
