@@ -306,7 +306,7 @@ def map_tile(path: str | os.PathLike) -> str:
 
 
 def tile_of(product_id: str) -> str:
-    """The MGRS tile in a product id (``33UVP`` of ``S2A_MSIL1C_…_T33UVP_…``), or :data:`UNTILED`."""
+    """The MGRS tile in a product id (``T33UVP`` of ``S2A_MSIL1C_…_T33UVP_…``), or :data:`UNTILED`."""
     match = _TILE_RE.search(product_id)
     return match.group(1) if match else UNTILED
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from s2lc.errors import ArgumentError, OutputError
 from s2lc.view.app import STATIC, page_index
 from s2lc.view.catalogue import Catalogue
-from s2lc.view.tiles import ZOOM_LIMIT, lookup_grid, render_tile, tiles_over, zoom_range
+from s2lc.view.tiles import ZOOM_LIMIT, lookup_grid, native_zooms, render_tile, tiles_over, zoom_range
 
 logger = logging.getLogger(__name__)
 
@@ -29,10 +29,11 @@ __all__ = ["default_zooms", "export_site", "layer_zooms"]
 ZOOM_OUT, ZOOM_IN = 2, 1
 
 
-def default_zooms(catalogue: Catalogue) -> tuple[int, int]:
+def default_zooms(catalogue: Catalogue, native: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
     """The zoom range exported when none is asked for: the data's (:func:`zoom_range`),
-    widened by :data:`ZOOM_OUT` coarser levels and :data:`ZOOM_IN` finer one."""
-    lo, hi = zoom_range(list(catalogue.layers.values()))
+    widened by :data:`ZOOM_OUT` coarser levels and :data:`ZOOM_IN` finer one. ``native``: the
+    layers' :func:`native_zooms`, if already read."""
+    lo, hi = zoom_range(list(catalogue.layers.values()), native)
     return max(0, lo - ZOOM_OUT), min(ZOOM_LIMIT, hi + ZOOM_IN)
 
 
@@ -70,13 +71,13 @@ def _write(path: Path, data: bytes | str) -> None:
     path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
 
 
-def layer_zooms(catalogue: Catalogue, lo: int, hi: int) -> dict[str, tuple[int, int]]:
-    """Each layer's levels within ``lo``–``hi``: none finer than :data:`ZOOM_IN` past its own
-    resolution (a 110 m true-colour preview is not cut into 10 m tiles)."""
+def layer_zooms(native: dict[str, tuple[int, int]], lo: int, hi: int) -> dict[str, tuple[int, int]]:
+    """Each layer's levels within ``lo``–``hi``, from its :func:`native_zooms`: none finer than
+    :data:`ZOOM_IN` past its own resolution (a 110 m true-colour preview is not cut into 10 m tiles)."""
     out = {}
-    for layer in catalogue.layers.values():
-        top = min(hi, zoom_range([layer])[1] + ZOOM_IN)
-        out[layer.id] = (min(lo, top), top)
+    for layer_id, (_, own_max) in native.items():
+        top = min(hi, own_max + ZOOM_IN)
+        out[layer_id] = (min(lo, top), top)
     return out
 
 
@@ -132,7 +133,8 @@ def export_site(catalogue: Catalogue, site: str | os.PathLike, *, zooms: tuple[i
         or its parent does not exist.
     """
     shown, site = str(site), Path(site).resolve()  # resolved: "." has no name to stage beside
-    lo, hi = zooms if zooms is not None else default_zooms(catalogue)
+    native = native_zooms(list(catalogue.layers.values()))  # every layer opened once for all the zoom choices
+    lo, hi = zooms if zooms is not None else default_zooms(catalogue, native)
     if not 0 <= lo <= hi <= ZOOM_LIMIT:
         raise ArgumentError(f"zoom range {lo}-{hi}: give MIN-MAX with 0 <= MIN <= MAX <= {ZOOM_LIMIT}")
     _check_site(site, shown, catalogue, overwrite)
@@ -142,7 +144,7 @@ def export_site(catalogue: Catalogue, site: str | os.PathLike, *, zooms: tuple[i
         shutil.copytree(STATIC, stage / "static", ignore=shutil.ignore_patterns("index.html"))
         shutil.copy2(STATIC / "index.html", stage / "index.html")
         index = page_index(catalogue, mode="static", basemap=basemap, attribution=attribution, zoom=(lo, hi))
-        zooms_of = layer_zooms(catalogue, lo, hi)
+        zooms_of = layer_zooms(native, lo, hi)
         for kind in ("landcover", "change", "truecolour"):
             for entry in index[kind]:
                 entry["zoom"] = list(zooms_of[entry["id"]])

@@ -23,7 +23,7 @@ from s2lc.view.catalogue import Catalogue, Layer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TILE_SIZE", "ZOOM_LIMIT", "lookup_grid", "point_values", "render_tile", "tiles_over", "zoom_range"]
+__all__ = ["TILE_SIZE", "ZOOM_LIMIT", "lookup_grid", "native_zooms", "point_values", "render_tile", "tiles_over", "zoom_range"]
 
 TILE_SIZE = 256
 #: Deepest zoom served: level 22 is 3.7 cm per pixel at the equator, far past any map of ours.
@@ -124,13 +124,23 @@ def point_values(catalogue: Catalogue, lon: float, lat: float) -> dict[str, Any]
     return out
 
 
-def zoom_range(layers: list[Layer]) -> tuple[int, int]:
-    """(min, max) zoom from the data: from the level at which the widest layer fits a tile or
-    two, to the level whose pixels are as fine as the finest layer's."""
-    lo, hi = ZOOM_LIMIT, 0
+def native_zooms(layers: list[Layer]) -> dict[str, tuple[int, int]]:
+    """Each layer's own (min, max) zoom, as rio-tiler gives it: from the level at which the layer
+    fits a tile or two, to the level whose pixels are as fine as its own. Opens each file once."""
+    out = {}
     for layer in layers:
         with _quiet(), _reader(layer) as src:
-            lo, hi = min(lo, src.minzoom), max(hi, src.maxzoom)
+            out[layer.id] = (src.minzoom, src.maxzoom)
+    return out
+
+
+def zoom_range(layers: list[Layer], native: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
+    """(min, max) zoom from the data: from the level at which the widest layer fits a tile or
+    two, to the level whose pixels are as fine as the finest layer's. ``native``: the layers'
+    :func:`native_zooms`, if already read."""
+    native = native_zooms(layers) if native is None else native
+    lo = min((native[x.id][0] for x in layers), default=ZOOM_LIMIT)
+    hi = max((native[x.id][1] for x in layers), default=0)
     return min(lo, hi), hi
 
 
