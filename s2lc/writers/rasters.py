@@ -167,10 +167,16 @@ def _write_cog(
             dst.update_tags(TIFFTAG_SOFTWARE=f"s2lc {__version__}", **tags)
             if band_tags:
                 dst.update_tags(1, **band_tags)
-        with mem.open() as src:
-            rio_copy(src, path, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES" if predictor else "NO",
-                     BLOCKSIZE=str(_BLOCKSIZE), OVERVIEW_RESAMPLING=overview_resampling.name.upper(),
-                     BIGTIFF="IF_SAFER")
+        _copy_as_cog(mem, path, overview_resampling, predictor)
+
+
+def _copy_as_cog(mem: MemoryFile, path: Path, overview_resampling: Resampling, predictor: bool = False) -> None:
+    """Copy the GTiff written into ``mem`` to ``path`` with GDAL's COG driver, which builds the
+    overviews (DEFLATE, :data:`_BLOCKSIZE` tiles)."""
+    with mem.open() as src:
+        rio_copy(src, path, driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES" if predictor else "NO",
+                 BLOCKSIZE=str(_BLOCKSIZE), OVERVIEW_RESAMPLING=overview_resampling.name.upper(),
+                 BIGTIFF="IF_SAFER")
 
 
 def _legend_json(classes: Sequence[LandCoverClass]) -> str:
@@ -362,9 +368,7 @@ def write_true_colour(path: str | os.PathLike, rgba: np.ndarray, transform: Affi
             dst.write(np.moveaxis(rgba, 2, 0))
             dst.update_tags(TIFFTAG_SOFTWARE=f"s2lc {__version__}", S2LC_KIND="true colour", S2LC_VERSION=__version__,
                             **_string_tags(tags))
-        with mem.open() as src:
-            rio_copy(src, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=str(_BLOCKSIZE),
-                     OVERVIEW_RESAMPLING="AVERAGE")
+        _copy_as_cog(mem, tmp, Resampling.average)
     logger.info("wrote true colour %s", path)
     return path
 
