@@ -162,6 +162,8 @@ def test_the_index_lists_every_date_and_no_path(client, outputs):
     assert str(outputs) not in json.dumps(index)  # layers are ids, never paths
     legend = {e["name"]: e for e in index["landcover"][0]["legend"]}
     assert legend["Forest"]["color"] == list(COLOUR["Forest"]) and legend["Forest"]["label"] == "Forest"
+    drawn = {e["name"]: e["drawn"] for e in index["change"][0]["legend"]}
+    assert drawn["Unchanged"] is False and drawn["Pasture->Residential"] is True
 
 
 def test_undated_maps_and_second_maps_of_a_date_are_skipped_with_a_warning(tmp_path, caplog):

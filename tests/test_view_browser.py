@@ -150,6 +150,7 @@ def test_the_page_shows_maps_moves_in_time_and_answers_a_click(browser, catalogu
         page.wait_for_selector(f'.leaflet-change-pane img.leaflet-tile-loaded[src*="tiles/{first_pair.id}/"]',
                                timeout=15000)
         assert "Pasture → Residential" in page.inner_text("#change-legend")
+        assert "Unchanged" not in page.inner_text("#change-legend")  # the tiles leave it clear
         page.mouse.click(*right)
         page.wait_for_function("() => document.getElementById('info-change').textContent === 'Pasture → Residential'",
                                timeout=10000)

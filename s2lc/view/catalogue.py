@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from s2lc.batch import UNTILED, tile_of
+from s2lc.change.core import _UNCHANGED_CLASS
 from s2lc.errors import ArgumentError, MapError
 from s2lc.naming import OUTPUT_SUFFIXES
 
@@ -26,7 +27,7 @@ __all__ = ["Catalogue", "Layer", "find_layers"]
 #: Layer kinds: a classification map, a change map between two dates, a true-colour preview.
 KINDS = ("landcover", "change", "truecolour")
 #: Change-map entries drawn transparent: the change layer shows change over the map beneath it.
-HIDDEN_CHANGE_NAMES = ("Unchanged",)
+HIDDEN_CHANGE_NAMES = (_UNCHANGED_CLASS.name,)
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,9 @@ class Layer:
         """The layer as the page sees it (no path)."""
         out = {"id": self.id, "kind": self.kind, "group": self.group, "date": self.date,
                "bounds": list(self.bounds), "legend": list(self.legend)}
-        if self.kind == "change":
-            out["before"] = self.before
+        if self.kind == "change":  # the legend says which entries the tiles leave clear
+            drawn = self.colormap()
+            out.update(before=self.before, legend=[{**e, "drawn": e["code"] in drawn} for e in self.legend])
         if self.kind == "landcover":
             out.update(areas=self.areas, truecolour=self.truecolour, has_confidence=self.confidence is not None)
         return out

@@ -79,7 +79,7 @@
     document.body.dataset.change = layer ? layer.id : "";
     if (!layer) return;
     state.changeLayer = tileLayer(layer, "change", $("opacity").value / 100).addTo(state.map);
-    fillLegend($("change-legend"), layer.legend.filter((e) => e.name !== "Unchanged"));
+    fillLegend($("change-legend"), layer.legend.filter((e) => e.drawn));  // not what the tiles leave clear
     if (state.last) showInfo(state.last);
   }
 
